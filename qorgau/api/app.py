@@ -1,0 +1,186 @@
+"""The ASGI application: API under ``/api/v1``, the web UI at ``/``, ``/health`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..core.errors import QorgauError
+from ..core.platform import Platform
+from ..core.settings import Settings
+from . import metrics
+from .routes import accounts, audit, reference, system
+
+log = logging.getLogger("qorgau.api")
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status,
+                        headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or (str(loc[0]) if loc else None)
+
+
+def _validation_message(err: dict[str, Any]) -> str:
+    # Pydantic's message describes the rule; the rejected *input* is deliberately not echoed (it may be PII).
+    if err.get("type") == "extra_forbidden":
+        return "unknown field"
+    if err.get("type") == "json_invalid":
+        return "request body is not valid JSON"
+    return str(err.get("msg", "invalid value"))
+
+
+class BodySizeLimit:
+    """Reject bodies over the limit before reading them (Content-Length) or while streaming them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._reject(scope, receive, send)
+            return
+        seen = 0
+        too_big = False
+
+        async def limited() -> Message:
+            nonlocal seen, too_big
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "payload_too_large",
+                                  f"request body exceeds the limit of {self.max_bytes} bytes", "body")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Sign a fresh audit tree head every ``sth_interval_seconds`` while the server runs, so tampering
+    after the fact is detectable even if nobody asked for a proof."""
+    platform: Platform = app.state.platform
+    interval = platform.settings.sth_interval_seconds
+    task = asyncio.create_task(_sign_periodically(platform, interval)) if interval > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _sign_periodically(platform: Platform, interval: float) -> None:
+    from ..core import audit
+
+    while True:
+        try:
+            await asyncio.to_thread(audit.signed_head_covering, platform.db, platform.keyring,
+                                    _last_entry(platform))
+        except Exception as exc:  # keep signing on the next tick; never crash the server
+            log.warning("tree head signing failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+def _last_entry(platform: Platform) -> int | None:
+    from ..core import audit
+
+    with platform.db.reader() as session:
+        size = audit.tree_size(session)
+    return size - 1 if size else None
+
+
+def create_app(platform: Platform | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the application around an opened platform (``Platform.open`` when not given)."""
+    platform = platform or Platform.open(settings)
+    app = FastAPI(
+        lifespan=_lifespan,
+        title="qorgau",
+        version=__version__,
+        description="Kazakhstan's personal-data law and AI law, made operational.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.platform = platform
+    app.state.metrics = metrics.Metrics(platform)
+
+    @app.exception_handler(QorgauError)
+    async def _qorgau_error(request: Request, exc: QorgauError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        return error_response(422, "invalid_input", _validation_message(first), _field_of(tuple(first.get("loc", ()))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}.get(
+            exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type and route only: exception text may carry values from the request.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(500, "internal_error", "internal error; the event was logged without request data")
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        app.state.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
+                                  time.perf_counter() - started)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes)
+
+    app.include_router(system.router)
+    for module in (accounts, audit, reference):
+        app.include_router(module.router, prefix="/api/v1")
+
+    from ..web.routes import mount_web
+
+    mount_web(app)
+    return app

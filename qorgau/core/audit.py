@@ -1,0 +1,511 @@
+"""The audit log: an append-only RFC 6962 Merkle tree in the database.
+
+Every state change in every module calls :func:`record` inside its own transaction, so the change and
+its audit entry commit or roll back together. An entry holds ids, pseudonyms and a digest of the
+details — never raw personal data (:func:`assert_no_personal_data` refuses it), so crypto-shredding a
+subject never breaks the log.
+
+Storage: ``audit_entries`` (entry id = leaf index), ``audit_nodes`` (the hash of every *perfect*
+subtree, level 0 being the leaf hashes), ``audit_state`` (tree size; its row lock serializes appends),
+``audit_tree_heads`` (signed tree heads, Ed25519 key held by the key provider). Perfect-subtree hashes
+never change once written, so any inclusion or consistency proof needs O(log n) of them, fetched in one
+query. :func:`verify` rebuilds the tree from the entries themselves and checks it against the stored
+nodes and every signed head: an altered, inserted or removed entry is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, func, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from . import merkle
+from .db import Base, Database, TenantScoped, utcnow
+from .errors import InvalidInput, NotFound
+
+SIGNING_KEY_ID = "dk-audit-signing-v1"
+STH_CONTEXT = b"qorgau-sth/v1\n"
+
+
+class AuditEntry(TenantScoped, Base):
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    # Nullable: platform-level entries (key rotation, tree signing) belong to no tenant.
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True, nullable=True)  # type: ignore[assignment]
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details_digest: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"AuditEntry(id={self.id}, action={self.action!r}, object={self.object_type}:{self.object_id})"
+
+
+class AuditNode(Base):
+    """Hash of the perfect subtree (level, index); primary key ``index << 6 | level``."""
+
+    __tablename__ = "audit_nodes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditState(Base):
+    __tablename__ = "audit_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditTreeHead(Base):
+    __tablename__ = "audit_tree_heads"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(40))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+def node_key(level: int, index: int) -> int:
+    return (index << 6) | level
+
+
+# --- the personal-data guard --------------------------------------------------------------------
+
+_DIGIT_RUN = re.compile(r"(?<!\d)(?:\+?\d[\d \-()]{8,22}\d)(?!\d)")
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
+
+
+def assert_no_personal_data(details: Mapping[str, Any], path: str = "details") -> None:
+    """Refuse audit details that look like raw personal data (IIN, phone, card, e-mail).
+
+    The log is append-only and never shredded, so a leaked identifier could never be removed from
+    it. Callers put ids and pseudonyms in details; this is the safety net, and it names the key only.
+    """
+    from ..identifiers import is_valid_card, is_valid_iin
+
+    for key, value in details.items():
+        where = f"{path}.{key}"
+        if isinstance(value, Mapping):
+            assert_no_personal_data(value, where)
+        elif isinstance(value, (list, tuple)):
+            assert_no_personal_data({str(i): v for i, v in enumerate(value)}, where)
+        elif isinstance(value, str):
+            if _EMAIL.search(value):
+                raise InvalidInput("audit details must not contain an e-mail address", field=where)
+            for m in _DIGIT_RUN.finditer(value):
+                digits = re.sub(r"\D", "", m.group())
+                if len(digits) == 12 and is_valid_iin(digits):
+                    raise InvalidInput("audit details must not contain an IIN", field=where)
+                if len(digits) == 11 and digits[0] in "78" and digits[1] == "7":
+                    raise InvalidInput("audit details must not contain a phone number", field=where)
+                if 13 <= len(digits) <= 19 and is_valid_card(digits):
+                    raise InvalidInput("audit details must not contain a card number", field=where)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            s = str(value)
+            if len(s) == 12 and is_valid_iin(s):
+                raise InvalidInput("audit details must not contain an IIN", field=where)
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def details_digest(details: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(details)).hexdigest()
+
+
+def leaf_bytes(entry_id: int, created_at: datetime, actor: str, organization_id: int | None, action: str,
+               object_type: str, object_id: str, digest: str) -> bytes:
+    """The exact bytes hashed into the tree. Public so that anyone can check a proof independently."""
+    return canonical_json({
+        "v": 1, "id": entry_id, "ts": created_at.isoformat(timespec="microseconds"), "actor": actor,
+        "org": organization_id, "action": action, "type": object_type, "object": object_id, "digest": digest,
+    })
+
+
+def entry_leaf_bytes(entry: AuditEntry) -> bytes:
+    return leaf_bytes(entry.id, entry.created_at, entry.actor, entry.organization_id, entry.action,
+                      entry.object_type, entry.object_id, entry.details_digest)
+
+
+# --- appending ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened, as a module reports it."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    organization_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+_ENTRY_TABLE = AuditEntry.__table__
+_NODE_TABLE = AuditNode.__table__
+_STATE_TABLE = AuditState.__table__
+
+
+def _validated_row(index: int, now: datetime, ev: Event) -> tuple[dict[str, Any], bytes]:
+    for name, value, limit in (("actor", ev.actor, 64), ("action", ev.action, 64),
+                               ("object_type", ev.object_type, 64), ("object_id", ev.object_id, 128)):
+        if not value or len(value) > limit:
+            raise InvalidInput(f"audit {name} must be 1–{limit} characters", field=name)
+    details = dict(ev.details)
+    assert_no_personal_data(details)
+    assert_no_personal_data({"object_id": ev.object_id}, "audit")
+    digest = details_digest(details)
+    row = {"id": index, "created_at": now, "actor": ev.actor, "organization_id": ev.organization_id,
+           "action": ev.action, "object_type": ev.object_type, "object_id": ev.object_id,
+           "details": details, "details_digest": digest}
+    leaf = merkle.leaf_hash(leaf_bytes(index, now, ev.actor, ev.organization_id, ev.action, ev.object_type,
+                                       ev.object_id, digest))
+    return row, leaf
+
+
+def record_many(session: Session, events: Sequence[Event]) -> list[int]:
+    """Append events in the caller's transaction; returns their entry ids (= leaf indexes)."""
+    if not events:
+        return []
+    # The state row lock serializes appenders (SQLite: BEGIN IMMEDIATE already did).
+    start = session.execute(
+        select(_STATE_TABLE.c.tree_size).where(_STATE_TABLE.c.id == 1).with_for_update()
+    ).scalar_one()
+    now = utcnow()
+    rows, leaves = [], []
+    for offset, ev in enumerate(events):
+        row, leaf = _validated_row(start + offset, now, ev)
+        rows.append(row)
+        leaves.append(leaf)
+    nodes = merkle.append_batch(start, leaves, lambda level, index: _get_node(session, level, index))
+    session.execute(_ENTRY_TABLE.insert(), rows)
+    session.execute(_NODE_TABLE.insert(), [{"id": node_key(lv, ix), "hash": h} for lv, ix, h in nodes])
+    session.execute(update(_STATE_TABLE).where(_STATE_TABLE.c.id == 1).values(tree_size=start + len(events)))
+    return [r["id"] for r in rows]
+
+
+def record(session: Session, *, actor: str, action: str, object_type: str, object_id: str,
+           organization_id: int | None = None, details: Mapping[str, Any] | None = None) -> int:
+    """Append one audit entry inside the caller's transaction; returns its id."""
+    return record_many(session, [Event(actor, action, object_type, object_id, organization_id, details or {})])[0]
+
+
+def _get_node(session: Session, level: int, index: int) -> bytes:
+    h = session.execute(select(_NODE_TABLE.c.hash).where(_NODE_TABLE.c.id == node_key(level, index))).scalar()
+    if h is None:
+        raise NotFound(f"audit node ({level}, {index}) is missing")
+    return bytes(h)
+
+
+def _get_nodes(session: Session, refs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    wanted = {node_key(lv, ix): (lv, ix) for lv, ix in refs}
+    if not wanted:
+        return {}
+    found = session.execute(select(_NODE_TABLE.c.id, _NODE_TABLE.c.hash).where(_NODE_TABLE.c.id.in_(list(wanted))))
+    nodes = {wanted[k]: bytes(h) for k, h in found}
+    if len(nodes) != len(wanted):
+        missing = sorted(set(wanted.values()) - set(nodes))
+        raise NotFound(f"audit nodes missing: {missing[:3]}")
+    return nodes
+
+
+def tree_size(session: Session) -> int:
+    return session.execute(select(_STATE_TABLE.c.tree_size).where(_STATE_TABLE.c.id == 1)).scalar_one()
+
+
+def root_hash(session: Session, size: int) -> bytes:
+    return merkle.root_from_nodes(size, _get_nodes(session, merkle.root_nodes_needed(size)))
+
+
+def initialize(session: Session) -> None:
+    """Create the state row (idempotent); called by migrations/`qorgau init`."""
+    if session.get(AuditState, 1) is None:
+        session.add(AuditState(id=1, tree_size=0))
+        session.flush()
+
+
+# --- signed tree heads --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    tree_size: int
+    root_hash: bytes
+    signed_at: datetime
+    key_id: str
+    signature: bytes
+
+    def message(self) -> bytes:
+        return sth_message(self.tree_size, self.root_hash, self.signed_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "root_hash": self.root_hash.hex(),
+                "signed_at": self.signed_at.isoformat(timespec="microseconds"),
+                "key_id": self.key_id, "signature": self.signature.hex()}
+
+
+def sth_message(size: int, root: bytes, signed_at: datetime) -> bytes:
+    return STH_CONTEXT + f"{size}\n{root.hex()}\n{signed_at.isoformat(timespec='microseconds')}\n".encode()
+
+
+def _signing_key(session: Session, keyring: Any) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(keyring.get_or_create(session, SIGNING_KEY_ID, "audit-signing"))
+
+
+def public_key(session: Session, keyring: Any) -> bytes:
+    """The raw Ed25519 public key that signs tree heads (publish it; pin it in verifiers)."""
+    return _signing_key(session, keyring).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _as_head(row: AuditTreeHead) -> TreeHead:
+    return TreeHead(row.tree_size, bytes(row.root_hash), row.signed_at, row.key_id, bytes(row.signature))
+
+
+def latest_tree_head(session: Session) -> TreeHead | None:
+    row = session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc()).limit(1)).first()
+    return _as_head(row) if row else None
+
+
+def tree_head_at(session: Session, size: int) -> TreeHead | None:
+    row = session.get(AuditTreeHead, size)
+    return _as_head(row) if row else None
+
+
+def sign_tree_head(session: Session, keyring: Any) -> TreeHead:
+    """Sign the current tree (no-op if the newest signed head already covers it)."""
+    size = tree_size(session)
+    latest = latest_tree_head(session)
+    if latest is not None and latest.tree_size == size:
+        return latest
+    root = root_hash(session, size) if size else merkle.EMPTY_ROOT
+    signed_at = utcnow()
+    sig = _signing_key(session, keyring).sign(sth_message(size, root, signed_at))
+    session.add(AuditTreeHead(tree_size=size, root_hash=root, signed_at=signed_at, key_id=SIGNING_KEY_ID,
+                              signature=sig))
+    session.flush()
+    return TreeHead(size, root, signed_at, SIGNING_KEY_ID, sig)
+
+
+def signed_head_covering(db: Database, keyring: Any, entry_id: int | None = None) -> TreeHead:
+    """The newest signed head, signing a fresh one if it doesn't cover ``entry_id`` yet."""
+    with db.reader() as session:
+        head = latest_tree_head(session)
+    if head is not None and (entry_id is None or entry_id < head.tree_size):
+        return head
+    with db.transaction() as session:
+        return sign_tree_head(session, keyring)
+
+
+def verify_head_signature(head: TreeHead, public: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(head.signature, head.message())
+        return True
+    except InvalidSignature:
+        return False
+
+
+# --- reading and proofs -------------------------------------------------------------------------
+
+
+def get_entry(session: Session, entry_id: int) -> AuditEntry:
+    """An entry of the session's tenant (platform entries only in an unscoped session)."""
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.id == entry_id))
+    if entry is None:
+        raise NotFound("audit entry not found", field="entry_id")
+    return entry
+
+
+def list_entries(session: Session, *, limit: int = 50, before: int | None = None,
+                 action: str | None = None) -> list[AuditEntry]:
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.id < before)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    entry_id: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root_hash: bytes
+
+    def verify(self) -> bool:
+        return merkle.verify_inclusion(self.leaf_hash, self.entry_id, self.tree_size, self.path, self.root_hash)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entry_id": self.entry_id, "tree_size": self.tree_size, "leaf_hash": self.leaf_hash.hex(),
+                "path": [p.hex() for p in self.path], "root_hash": self.root_hash.hex()}
+
+
+def inclusion_proof(session: Session, entry_id: int, size: int) -> InclusionProof:
+    """Prove that the entry, *as it is stored now*, is in the tree of ``size`` leaves."""
+    entry = get_entry(session, entry_id)
+    if not 0 <= entry_id < size:
+        raise InvalidInput("tree_size must be greater than the entry id", field="tree_size")
+    if size > tree_size(session):
+        raise InvalidInput("tree_size is larger than the log", field="tree_size")
+    refs = merkle.inclusion_proof_nodes(entry_id, size)
+    root_refs = merkle.root_nodes_needed(size)
+    nodes = _get_nodes(session, list(refs) + list(root_refs))
+    path = merkle.inclusion_proof(entry_id, size, nodes)
+    return InclusionProof(entry_id, size, merkle.leaf_hash(entry_leaf_bytes(entry)), path,
+                          merkle.root_from_nodes(size, nodes))
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    path: list[bytes]
+
+    def verify(self) -> bool:
+        return merkle.verify_consistency(self.first, self.second, self.first_root, self.second_root, self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "second": self.second, "first_root": self.first_root.hex(),
+                "second_root": self.second_root.hex(), "path": [p.hex() for p in self.path]}
+
+
+def consistency_proof(session: Session, first: int, second: int) -> ConsistencyProof:
+    if not 0 < first <= second:
+        raise InvalidInput("need 0 < first <= second", field="first")
+    if second > tree_size(session):
+        raise InvalidInput("second is larger than the log", field="second")
+    refs = (set(merkle.consistency_proof_nodes(first, second)) | set(merkle.root_nodes_needed(first))
+            | set(merkle.root_nodes_needed(second)))
+    nodes = _get_nodes(session, refs)
+    return ConsistencyProof(first, second, merkle.root_from_nodes(first, nodes),
+                            merkle.root_from_nodes(second, nodes), merkle.consistency_proof(first, second, nodes))
+
+
+# --- full verification --------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    entries: int = 0
+    tree_size: int = 0
+    heads_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, message: str) -> None:
+        if len(self.problems) < 100:
+            self.problems.append(message)
+
+
+class _Levels(Mapping[tuple[int, int], bytes]):
+    """Perfect-subtree hashes rebuilt in memory, looked up like the stored nodes."""
+
+    def __init__(self, leaves: list[bytes]) -> None:
+        self.levels = [leaves]
+        while len(self.levels[-1]) > 1:
+            below = self.levels[-1]
+            self.levels.append([merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+
+    def __getitem__(self, ref: tuple[int, int]) -> bytes:
+        level, index = ref
+        return self.levels[level][index]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for level, hashes in enumerate(self.levels):
+            for index in range(len(hashes)):
+                yield (level, index)
+
+    def __len__(self) -> int:
+        return sum(len(h) for h in self.levels)
+
+
+def verify(db: Database, keyring: Any, batch: int = 20_000) -> VerifyReport:
+    """Rebuild the tree from the entries and check nodes, state and every signed tree head."""
+    report = VerifyReport()
+    leaves: list[bytes] = []
+    with db.reader() as session:
+        report.tree_size = tree_size(session)
+        last = -1
+        while True:
+            rows = session.scalars(select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id)
+                                   .limit(batch)).all()
+            for entry in rows:
+                expected = len(leaves)
+                if entry.id != expected:
+                    report.problem(f"entries {expected}..{entry.id - 1} are missing")
+                    while len(leaves) < entry.id:
+                        leaves.append(b"\x00" * 32)
+                if details_digest(entry.details) != entry.details_digest:
+                    report.problem(f"entry {entry.id}: details do not match their digest")
+                leaves.append(merkle.leaf_hash(entry_leaf_bytes(entry)))
+                last = entry.id
+            session.expunge_all()
+            if len(rows) < batch:
+                break
+        report.entries = len(leaves)
+        if report.entries != report.tree_size:
+            report.problem(f"the log records {report.tree_size} entries but {report.entries} are stored")
+        rebuilt = _Levels(leaves)
+        stored_count = 0
+        last_key = -1
+        while True:
+            chunk = session.execute(select(_NODE_TABLE.c.id, _NODE_TABLE.c.hash).where(_NODE_TABLE.c.id > last_key)
+                                    .order_by(_NODE_TABLE.c.id).limit(batch * 2)).all()
+            for key, h in chunk:
+                level, index = key & 63, key >> 6
+                stored_count += 1
+                try:
+                    ours = rebuilt[(level, index)]
+                except IndexError:
+                    report.problem(f"node ({level}, {index}) has no entries under it")
+                    continue
+                if ours != bytes(h):
+                    what = f"entry {index}" if level == 0 else f"entries {index << level}..{((index + 1) << level) - 1}"
+                    report.problem(f"{what}: stored hash differs from the entries (altered entry or node)")
+            if len(chunk) < batch * 2:
+                break
+            last_key = chunk[-1][0]
+        if stored_count != len(rebuilt) and report.entries == report.tree_size:
+            report.problem(f"{len(rebuilt)} tree nodes expected, {stored_count} stored")
+        pub = public_key(session, keyring)
+        for row in session.scalars(select(AuditTreeHead).order_by(AuditTreeHead.tree_size)):
+            head = _as_head(row)
+            report.heads_checked += 1
+            if not verify_head_signature(head, pub):
+                report.problem(f"signed tree head {head.tree_size}: bad signature")
+            if head.tree_size > len(leaves):
+                report.problem(f"signed tree head {head.tree_size} covers entries that are gone "
+                               f"(only {len(leaves)} stored)")
+                continue
+            ours = merkle.root_from_nodes(head.tree_size, rebuilt) if head.tree_size else merkle.EMPTY_ROOT
+            if ours != head.root_hash:
+                report.problem(f"signed tree head {head.tree_size}: root differs from the entries")
+    return report
+
+
+def count_entries(session: Session) -> int:
+    return session.scalar(select(func.count(AuditEntry.id))) or 0

@@ -1,0 +1,43 @@
+"""The demo organization that ``make run`` seeds: clearly marked, never mistaken for a real operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import auth
+from .platform import Platform
+
+DEMO_BIN = "940140000385"  # a checksum-valid test BIN from LEGAL.md's vectors
+DEMO_NAME = "DEMO — «Qorgau Demo Bank» (demo data, not a real operator)"
+DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("demo-admin", "Demo Administrator", ("admin",), "en"),
+    ("demo-dpo", "Demo Data Protection Officer", ("dpo",), "ru"),
+    ("demo-reviewer", "Demo Reviewer", ("reviewer",), "kk"),
+    ("demo-regulator", "Demo Regulator", ("regulator",), "ru"),
+    ("demo-citizen", "Demo Citizen", ("citizen",), "kk"),
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    roles: tuple[str, ...]
+    one_time_password: str
+
+    def __repr__(self) -> str:
+        return f"DemoLogin(username={self.username!r}, roles={self.roles})"
+
+
+def seed_demo(platform: Platform) -> list[DemoLogin] | None:
+    """Create the demo organization and one user per role; ``None`` if it already exists."""
+    with platform.db.transaction() as session:
+        if auth.find_organization_by_bin(session, DEMO_BIN) is not None:
+            return None
+        org = auth.create_organization(session, name=DEMO_NAME, bin=DEMO_BIN, actor="system:demo", is_demo=True)
+        logins = []
+        for username, name, roles, language in DEMO_USERS:
+            _, password = auth.create_user(session, organization_id=org.id, username=username, display_name=name,
+                                           roles=list(roles), actor="system:demo", language=language)
+            assert password is not None
+            logins.append(DemoLogin(username, roles, password))
+        return logins

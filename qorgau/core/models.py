@@ -1,0 +1,14 @@
+"""Every table qorgau has, imported in one place so Alembic and tests see the whole schema.
+
+Each module keeps its models in its own package; this file only imports them.
+"""
+
+from .audit import AuditEntry, AuditNode, AuditState, AuditTreeHead
+from .auth import ApiKey, Organization, User, WebSession
+from .db import Base
+from .keys import DataKey
+
+metadata = Base.metadata
+
+__all__ = ["ApiKey", "AuditEntry", "AuditNode", "AuditState", "AuditTreeHead", "DataKey", "Organization",
+           "User", "WebSession", "metadata"]
