@@ -62,6 +62,7 @@ class BodySizeLimit:
             return
         seen = 0
         too_big = False
+        started = False
 
         async def limited() -> Message:
             nonlocal seen, too_big
@@ -73,9 +74,18 @@ class BodySizeLimit:
                     raise _TooLarge()
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_big:  # the app's own error for the aborted read is replaced by our 413
+                return
+            started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, guarded_send)
         except _TooLarge:
+            pass
+        if too_big and not started:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,3 +194,29 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     mount_web(app)
     return app
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, flattened across included routers.
+
+    Used by the route-walking tests (tenant isolation, garbage input) and the API reference, so a new
+    route is covered the moment it is registered. FastAPI ≥ 0.16x wraps included routers; older
+    versions list routes directly — both shapes are handled.
+    """
+    table: list[tuple[str, str]] = []
+
+    def add(path: str | None, methods: set[str] | None) -> None:
+        if path is None or path.startswith("/static") or path in ("/api/docs", "/api/openapi.json",
+                                                                 "/docs/oauth2-redirect"):
+            return
+        for method in sorted((methods or {"GET"}) - {"HEAD", "OPTIONS"}):
+            table.append((method, path))
+
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:
+            for ctx in contexts():
+                add(ctx.path, getattr(ctx, "methods", None))
+        elif hasattr(route, "methods"):
+            add(getattr(route, "path", None), route.methods)
+    return table

@@ -171,3 +171,7 @@ class DeadlineOut(BaseModel):
     working_days: int
     deadline: date
     calendar_days: int
+
+
+# Ids travel as JSON numbers: keep them within 2**53 so every client (and SQLite's INTEGER) holds them.
+MAX_ID = 2**53

@@ -8,6 +8,7 @@ is shown once. Every object here prints without secrets or personal data.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -312,7 +313,9 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-_DUMMY_HASH = _hasher.hash("qorgau-timing-equalizer")
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("qorgau-timing-equalizer")
 
 
 def authenticate_password(session: Session, username: str, password: str) -> User:
@@ -321,7 +324,7 @@ def authenticate_password(session: Session, username: str, password: str) -> Use
         select(User).where(User.username == username.strip().lower()).execution_options(qorgau_cross_tenant=True)
     )
     if user is None or not user.is_active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise AuthenticationRequired("wrong username or password", field="username")
     if not _verify(user.password_hash, password):
         audit.record(session, actor=f"user:{user.id}", action="auth.login_failed", object_type="user",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from ...core import auth
 from ...core.errors import InvalidInput
 from ..deps import AdminCtx, Ctx, StaffCtx
 from ..schemas import (
+    MAX_ID,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
@@ -86,7 +89,7 @@ def create_user(body: UserCreate, ctx: AdminCtx) -> UserCreated:
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user of my organization")
-def get_user(user_id: int, ctx: StaffCtx) -> UserOut:
+def get_user(user_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: StaffCtx) -> UserOut:
     with ctx.read() as s:
         return UserOut(**auth.public_user(auth.get_user(s, user_id)))
 
@@ -107,12 +110,12 @@ def create_api_key(body: ApiKeyCreate, ctx: AdminCtx) -> ApiKeyCreated:
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="One API key")
-def get_api_key(key_id: int, ctx: AdminCtx) -> ApiKeyOut:
+def get_api_key(key_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AdminCtx) -> ApiKeyOut:
     with ctx.read() as s:
         return _key_out(auth.get_api_key(s, key_id))
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key")
-def revoke_api_key(key_id: int, ctx: AdminCtx) -> ApiKeyOut:
+def revoke_api_key(key_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AdminCtx) -> ApiKeyOut:
     with ctx.write() as s:
         return _key_out(auth.revoke_api_key(s, key_id, actor=ctx.actor))

@@ -6,12 +6,14 @@ anyone can watch the log for forks. Entries and their inclusion proofs belong to
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from ...core import audit
 from ...core.errors import NotFound
 from ..deps import AuditorCtx, PlatformDep
-from ..schemas import AuditEntryOut, ConsistencyProofOut, InclusionProofOut, PublicKeyOut, TreeHeadOut
+from ..schemas import MAX_ID, AuditEntryOut, ConsistencyProofOut, InclusionProofOut, PublicKeyOut, TreeHeadOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -39,28 +41,28 @@ def public_key(platform: PlatformDep) -> PublicKeyOut:
 
 @router.get("/consistency", response_model=ConsistencyProofOut,
             summary="Prove that the log of size `second` extends the log of size `first` (public)")
-def consistency(platform: PlatformDep, first: int = Query(ge=1), second: int = Query(ge=1)) -> ConsistencyProofOut:
+def consistency(platform: PlatformDep, first: int = Query(ge=1, le=MAX_ID), second: int = Query(ge=1, le=MAX_ID)) -> ConsistencyProofOut:
     with platform.db.reader() as s:
         proof = audit.consistency_proof(s, first, second)
     return ConsistencyProofOut(**proof.to_dict(), verified=proof.verify())
 
 
 @router.get("/entries", response_model=list[AuditEntryOut], summary="My organization's audit entries, newest first")
-def list_entries(ctx: AuditorCtx, limit: int = Query(50, ge=1, le=500), before: int | None = Query(None, ge=0),
+def list_entries(ctx: AuditorCtx, limit: int = Query(50, ge=1, le=500), before: int | None = Query(None, ge=0, le=MAX_ID),
                  action: str | None = Query(None, max_length=64)) -> list[AuditEntryOut]:
     with ctx.read() as s:
         return [_entry_out(e) for e in audit.list_entries(s, limit=limit, before=before, action=action)]
 
 
 @router.get("/entries/{entry_id}", response_model=AuditEntryOut, summary="One audit entry")
-def get_entry(entry_id: int, ctx: AuditorCtx) -> AuditEntryOut:
+def get_entry(entry_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AuditorCtx) -> AuditEntryOut:
     with ctx.read() as s:
         return _entry_out(audit.get_entry(s, entry_id))
 
 
 @router.get("/entries/{entry_id}/proof", response_model=InclusionProofOut,
             summary="Inclusion proof of an entry against a signed tree head")
-def entry_proof(entry_id: int, ctx: AuditorCtx, tree_size: int | None = Query(None, ge=1)) -> InclusionProofOut:
+def entry_proof(entry_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AuditorCtx, tree_size: int | None = Query(None, ge=1, le=MAX_ID)) -> InclusionProofOut:
     with ctx.read() as s:
         audit.get_entry(s, entry_id)  # 404 before revealing anything about other tenants' entries
     if tree_size is None:
