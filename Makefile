@@ -47,6 +47,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python docs/gen_cli.py > docs/cli.md
+	$(BIN)/python docs/gen_api.py > docs/api.md
 
 clean-var:
 	rm -rf var

@@ -18,7 +18,7 @@ from ..core import audit, auth, demo
 from ..core.errors import QorgauError
 from ..core.keys import KeyFileError, rotate_master_key
 from ..core.platform import NotInitialized, Platform
-from ..core.settings import get_settings
+from ..core.settings import SettingsError, get_settings
 
 app = typer.Typer(help="qorgau — Kazakhstan's personal-data law and AI law, made operational.",
                   no_args_is_help=True, rich_markup_mode="rich")
@@ -53,7 +53,7 @@ def friendly_errors(fn: F) -> F:
             where = f" [{exc.field}]" if exc.field else ""
             err.print(f"[red]error{where}:[/red] {exc.message}")
             raise typer.Exit(2) from None
-        except (NotInitialized, KeyFileError) as exc:
+        except (NotInitialized, KeyFileError, SettingsError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,6 +94,18 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+class SettingsError(ValueError):
+    """Configuration is invalid; the message names the setting and where it came from, not its value."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise SettingsError(
+            f"invalid configuration (QORGAU_* environment variables or {_config_file()}): {problems}"
+        ) from None

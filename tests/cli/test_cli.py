@@ -117,3 +117,12 @@ def test_master_key_rotation_keeps_everything_readable(data_dir: Path) -> None:
 def test_db_upgrade_is_idempotent(data_dir: Path) -> None:
     run(data_dir, "db", "upgrade")
     assert "0001" in run(data_dir, "db", "current").stdout
+
+
+def test_a_bad_setting_is_named_with_its_source(tmp_path: Path) -> None:
+    config = tmp_path / "qorgau.toml"
+    config.write_text('data_dirr = "/srv"\n')
+    env = {**os.environ, "QORGAU_CONFIG": str(config), "QORGAU_PORT": "eighty"}
+    proc = subprocess.run(QORGAU + ["orgs", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "data_dirr" in proc.stderr and "port" in proc.stderr and str(config) in proc.stderr.replace("\n", "")
