@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -58,6 +59,7 @@ def authenticate(request: Request, platform: Platform, *, check_csrf: bool = Tru
             raise AuthenticationRequired("use 'Authorization: Bearer <API key>'", field="authorization")
         with platform.db.reader() as session:
             principal = auth.resolve_api_key(session, token.strip())
+        _note_key_use(platform, principal.id)
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
@@ -69,6 +71,20 @@ def authenticate(request: Request, platform: Platform, *, check_csrf: bool = Tru
         if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
             raise PermissionDenied("missing or wrong CSRF token", field=CSRF_HEADER)
     return principal
+
+
+_last_touch: dict[tuple[str, int], float] = {}
+
+
+def _note_key_use(platform: Platform, key_id: int) -> None:
+    """Keep ``last_used_at`` fresh without a database write on every request."""
+    now = time.monotonic()
+    slot = (platform.db.url, key_id)
+    if now - _last_touch.get(slot, -1e9) < 60:
+        return
+    _last_touch[slot] = now
+    with platform.db.transaction() as session:
+        auth.touch_api_key(session, key_id)
 
 
 def current_context(request: Request) -> Context:

@@ -18,7 +18,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..identifiers import IdentifierError, parse_bin
@@ -303,7 +303,11 @@ def change_password(session: Session, user_id: int, old_password: str, new_passw
 def set_language(session: Session, user_id: int, language: str) -> None:
     if language not in LANGUAGES:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}", field="language")
-    get_user(session, user_id).language = language
+    user = get_user(session, user_id)
+    if user.language != language:
+        user.language = language
+        audit.record(session, actor=f"user:{user.id}", action="user.language", object_type="user",
+                     object_id=str(user.id), organization_id=user.organization_id, details={"language": language})
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -376,6 +380,8 @@ def close_session(session: Session, token: str) -> None:
     )
     if web is not None:
         session.delete(web)
+        audit.record(session, actor=f"user:{web.user_id}", action="auth.logout", object_type="user",
+                     object_id=str(web.user_id), organization_id=web.organization_id)
 
 
 def purge_expired_sessions(session: Session) -> int:
@@ -445,10 +451,19 @@ def resolve_api_key(session: Session, presented: str) -> Principal:
     return Principal("apikey", key.id, key.organization_id, frozenset(key.roles))
 
 
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
 def touch_api_key(session: Session, key_id: int) -> None:
-    key = session.get(ApiKey, key_id)
-    if key is not None:
-        key.last_used_at = utcnow()
+    """Record that a key was used, at most once a minute (so reads don't turn into writes)."""
+    now = utcnow()
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id,
+               (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - TOUCH_INTERVAL))
+        .values(last_used_at=now)
+        .execution_options(qorgau_cross_tenant=True)
+    )
 
 
 def count_users(session: Session) -> int:

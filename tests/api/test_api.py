@@ -143,3 +143,16 @@ def test_every_state_change_is_in_the_audit_log(live_server: LiveServer, tenant_
         c.post("/api/v1/users", json={"username": "audited", "display_name": "A", "roles": ["reviewer"]})
         actions = [e["action"] for e in c.get("/api/v1/audit/entries", params={"limit": 5}).json()]
     assert actions[0] == "user.create"
+
+
+def test_an_api_key_records_when_it_was_last_used(live_server: LiveServer, tenant_a: Tenant) -> None:
+    with live_server.client(tenant_a.api_key) as c:
+        c.get("/api/v1/me")
+        key = c.get(f"/api/v1/api-keys/{tenant_a.api_key_id}").json()
+    assert key["last_used_at"] is not None
+
+
+def test_only_users_have_a_language_preference(live_server: LiveServer, tenant_a: Tenant) -> None:
+    with live_server.client(tenant_a.api_key) as c:
+        r = c.patch("/api/v1/me", json={"language": "ru"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "language"

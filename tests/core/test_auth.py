@@ -141,3 +141,16 @@ def test_roles_are_checked_by_name(platform: Platform) -> None:
     principal.require("reviewer", "admin")
     with pytest.raises(PermissionDenied, match="admin, dpo"):
         principal.require(auth.Role.ADMIN, auth.Role.DPO)
+
+
+def test_changing_the_language_and_logging_out_are_audited(platform: Platform, tenant_a: Tenant) -> None:
+    from qorgau.core import audit
+
+    user_id, username, password = tenant_a.users["reviewer"]
+    with platform.db.transaction() as s:
+        token = auth.open_session(s, auth.authenticate_password(s, username, password), hours=1)
+        auth.set_language(s, user_id, "kk")
+        auth.close_session(s, token)
+    with platform.db.reader(tenant_a.org_id) as s:
+        actions = [e.action for e in audit.list_entries(s, limit=3)]
+    assert actions == ["auth.logout", "user.language", "auth.login"]
