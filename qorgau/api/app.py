@@ -23,6 +23,7 @@ from . import metrics
 from .routes import accounts, audit, reference, system
 
 log = logging.getLogger("qorgau.api")
+access_log = logging.getLogger("qorgau.access")
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None,
@@ -147,6 +148,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         openapi_url="/api/openapi.json",
     )
     app.state.platform = platform
+    templates: dict[int, str] = {}  # id(route object) -> full path template, for logs and metrics
     app.state.metrics = metrics.Metrics(platform)
 
     @app.exception_handler(QorgauError)
@@ -176,9 +178,13 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     async def _observe(request: Request, call_next: Any) -> Any:
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        app.state.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
-                                  time.perf_counter() - started)
+        matched = request.scope.get("route")
+        route = templates.get(id(matched)) or getattr(matched, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        app.state.metrics.observe(request.method, route, response.status_code, elapsed)
+        # The route *template* (/api/v1/users/{user_id}), never the raw path or query: those may carry
+        # identifiers, and access logs are kept far longer than anyone remembers.
+        access_log.info("%s %s %d %.1fms", request.method, route, response.status_code, elapsed * 1000)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -193,30 +199,38 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from ..web.routes import mount_web
 
     mount_web(app)
+    templates.update({id(original): path for path, _, original in _effective_routes(app)})
     return app
 
 
-def route_table(app: FastAPI) -> list[tuple[str, str]]:
-    """Every (method, path) the app serves, flattened across included routers.
+def _effective_routes(app: FastAPI) -> list[tuple[str, set[str] | None, object]]:
+    """(full path template, methods, original route object) for every route, across included routers.
 
-    Used by the route-walking tests (tenant isolation, garbage input) and the API reference, so a new
-    route is covered the moment it is registered. FastAPI ≥ 0.16x wraps included routers; older
-    versions list routes directly — both shapes are handled.
+    FastAPI ≥ 0.16x wraps included routers (and puts the *unprefixed* route in ``scope["route"]``);
+    older versions list routes directly — both shapes are handled.
     """
-    table: list[tuple[str, str]] = []
-
-    def add(path: str | None, methods: set[str] | None) -> None:
-        if path is None or path.startswith("/static") or path in ("/api/docs", "/api/openapi.json",
-                                                                 "/docs/oauth2-redirect"):
-            return
-        for method in sorted((methods or {"GET"}) - {"HEAD", "OPTIONS"}):
-            table.append((method, path))
-
+    found: list[tuple[str, set[str] | None, object]] = []
     for route in app.routes:
         contexts = getattr(route, "effective_route_contexts", None)
         if contexts is not None:
             for ctx in contexts():
-                add(ctx.path, getattr(ctx, "methods", None))
-        elif hasattr(route, "methods"):
-            add(getattr(route, "path", None), route.methods)
+                if ctx.path is not None:
+                    found.append((ctx.path, getattr(ctx, "methods", None), ctx.original_route))
+        elif getattr(route, "path", None) is not None:
+            found.append((route.path, getattr(route, "methods", None), route))  # type: ignore[attr-defined]
+    return found
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves.
+
+    Used by the route-walking tests (tenant isolation, garbage input) and the API reference, so a new
+    route is covered the moment it is registered.
+    """
+    table: list[tuple[str, str]] = []
+    for path, methods, _ in _effective_routes(app):
+        if path.startswith("/static") or path in ("/api/docs", "/api/openapi.json", "/docs/oauth2-redirect"):
+            continue
+        for method in sorted((methods or {"GET"}) - {"HEAD", "OPTIONS"}):
+            table.append((method, path))
     return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -131,8 +132,10 @@ def serve(
     settings = get_settings().with_overrides(host=host, port=port)
     platform = Platform.open(settings)
     out.print(f"qorgau {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn's access log prints raw paths and query strings; qorgau.access logs route templates instead.
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info",
-                server_header=False)
+                access_log=False, server_header=False)
 
 
 @db_app.command("upgrade")

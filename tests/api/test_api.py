@@ -156,3 +156,14 @@ def test_only_users_have_a_language_preference(live_server: LiveServer, tenant_a
     with live_server.client(tenant_a.api_key) as c:
         r = c.patch("/api/v1/me", json={"language": "ru"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "language"
+
+
+def test_the_access_log_names_route_templates_not_values(live_server: LiveServer, tenant_a: Tenant, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="qorgau.access"):
+        with live_server.client(tenant_a.api_key) as c:
+            c.get(f"/api/v1/users/{tenant_a.users['dpo'][0]}", params={"q": "791028302728"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "qorgau.access"]
+    assert any("/api/v1/users/{user_id}" in line for line in lines), lines
+    assert not any("791028302728" in line for line in lines)

@@ -195,3 +195,27 @@ def test_a_tenant_session_sees_only_its_own_entries(platform: Platform, tenant_a
 def _all(platform: Platform) -> list[audit.AuditEntry]:
     with platform.db.reader() as s:
         return audit.list_entries(s, limit=10_000)
+
+
+def test_concurrent_writers_build_one_consistent_tree(platform: Platform) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(worker: int) -> None:
+        try:
+            for i in range(15):
+                with platform.db.transaction() as s:
+                    audit.record(s, actor=f"user:{worker}", action="thing.change", object_type="thing",
+                                 object_id=f"{worker}-{i}")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    report = audit.verify(platform.db, platform.keyring)
+    assert report.ok and report.entries == 60
