@@ -64,7 +64,7 @@ def get_entry(entry_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AuditorCtx) 
             summary="Inclusion proof of an entry against a signed tree head")
 def entry_proof(entry_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AuditorCtx, tree_size: int | None = Query(None, ge=1, le=MAX_ID)) -> InclusionProofOut:
     with ctx.read() as s:
-        audit.get_entry(s, entry_id)  # 404 before revealing anything about other tenants' entries
+        entry = audit.get_entry(s, entry_id)  # 404 before revealing anything about other tenants' entries
     if tree_size is None:
         head = audit.signed_head_covering(ctx.platform.db, ctx.platform.keyring, entry_id)
     else:
@@ -73,6 +73,6 @@ def entry_proof(entry_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: AuditorCtx
         if head is None:
             raise NotFound("no signed tree head of that size", field="tree_size")
     with ctx.read() as s:
-        proof = audit.inclusion_proof(s, entry_id, head.tree_size)
+        proof = audit.prove_entry(s, entry, head.tree_size)
     return InclusionProofOut(**proof.to_dict(), tree_head=TreeHeadOut(**head.to_dict()),
                              verified=proof.verify() and proof.root_hash == head.root_hash)
