@@ -68,7 +68,7 @@ def authenticate(request: Request, platform: Platform, *, check_csrf: bool = Tru
         principal = auth.resolve_session(session, cookie)
     if check_csrf and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+        if not principal.csrf_token or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
             raise PermissionDenied("missing or wrong CSRF token", field=CSRF_HEADER)
     return principal
 

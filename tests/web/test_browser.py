@@ -258,3 +258,7 @@ def test_pages_are_keyboard_friendly(page: Any, server: LiveServer, tenant_a: Te
     page.goto(f"{server.url}/no-such-page")
     expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     shot(page, "14-not-found")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing may overflow sideways
+    page.goto(f"{server.url}/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "15-phone-dashboard")
