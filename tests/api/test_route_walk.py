@@ -160,3 +160,17 @@ def test_validation_errors_never_echo_the_rejected_value(live_server: LiveServer
     with live_server.client(tenant_a.api_key) as c:
         r = c.post("/api/v1/identifiers/validate", json={"kind": "KZ_IIN", "value": "791028302728" * 20})
     assert r.status_code == 422 and "791028302728" not in r.text
+
+
+@pytest.mark.parametrize("token", [b"", b"wrong", "\u00e9".encode("latin-1"), b"x" * 5000])
+def test_a_cookie_session_needs_its_csrf_token_for_changes(platform: Platform, live_server: LiveServer,
+                                                           tenant_a: Tenant, token: bytes) -> None:
+    from qorgau.core import auth
+
+    _, username, password = tenant_a.users["admin"]
+    with platform.db.transaction() as s:
+        cookie = auth.open_session(s, auth.authenticate_password(s, username, password), hours=1)
+    with live_server.client(cookies={"qorgau_session": cookie}) as browser:
+        assert browser.get("/api/v1/me").status_code == 200  # reading needs no token
+        r = browser.patch("/api/v1/me", json={"language": "ru"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 403 and r.json()["error"]["field"] == "x-csrf-token"
