@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -91,6 +92,15 @@ def _org_id(session: Any, bin: str) -> int:
     if org is None:
         raise QorgauError("no organization with this BIN; see `qorgau orgs list`", field="--org")
     return org.id
+
+
+@contextlib.contextmanager
+def _reader(platform: Platform, org_bin: str | None) -> Iterator[Any]:
+    """A read session over every organization, or scoped to the one with this BIN."""
+    with platform.db.reader() as s:
+        org_id = _org_id(s, org_bin) if org_bin else None
+    with platform.db.reader(org_id) as s:
+        yield s
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -209,9 +219,7 @@ def users_list(org: Annotated[Optional[str], typer.Option("--org", help="Only th
     """List users (all organizations, or one)."""
     platform = _open()
     table = Table("id", "org", "username", "roles", "language", "must change password")
-    with platform.db.reader() as s:
-        org_id = _org_id(s, org) if org else None
-    with platform.db.reader(org_id) as s:
+    with _reader(platform, org) as s:
         for u in auth.list_users(s):
             table.add_row(str(u.id), str(u.organization_id), u.username, ", ".join(u.roles), u.language or "",
                           "yes" if u.must_change_password else "")
@@ -249,9 +257,7 @@ def keys_list(org: Annotated[Optional[str], typer.Option("--org", help="Only thi
     """List API keys (never their secrets)."""
     platform = _open()
     table = Table("id", "org", "name", "prefix", "roles", "created", "revoked")
-    with platform.db.reader() as s:
-        org_id = _org_id(s, org) if org else None
-    with platform.db.reader(org_id) as s:
+    with _reader(platform, org) as s:
         for k in auth.list_api_keys(s):
             table.add_row(str(k.id), str(k.organization_id), k.name, k.prefix, ", ".join(k.roles),
                           k.created_at.strftime("%Y-%m-%d %H:%M"),

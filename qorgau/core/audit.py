@@ -178,7 +178,6 @@ class Event:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
-_ENTRY_TABLE = AuditEntry.__table__
 _NODE_TABLE = AuditNode.__table__
 _STATE_TABLE = AuditState.__table__
 
