@@ -143,6 +143,7 @@ def serve(
     platform = Platform.open(settings)
     out.print(f"qorgau {__version__} on http://{settings.host}:{settings.port}  (API docs: /api/docs)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # /health reads the schema revision each time
     # uvicorn's access log prints raw paths and query strings; qorgau.access logs route templates instead.
     uvicorn.run(create_app(platform), host=settings.host, port=settings.port, log_level="info",
                 access_log=False, server_header=False)
