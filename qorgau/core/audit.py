@@ -21,14 +21,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring as _json_string  # the encoder's own str escaping (ensure_ascii=False)
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, func, select, update
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, bindparam, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ..identifiers import is_valid_card, is_valid_iin
 from . import merkle
 from .db import Base, Database, TenantScoped, utcnow
 from .errors import InvalidInput, NotFound
@@ -88,7 +90,10 @@ def node_key(level: int, index: int) -> int:
 # --- the personal-data guard --------------------------------------------------------------------
 
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\+?\d[\d \-()]{8,22}\d)(?!\d)")
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
+# The look-behind lets a match start only where a run of non-space, non-@ characters starts. Same
+# verdict (a match inside a run extends left to the run's start), but search() no longer re-scans the
+# run from every position: without it "a" * 5000 + "@" + "b" * 5000 takes 0.9 s inside the append lock.
+_EMAIL = re.compile(r"(?<![^\s@])[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
 _NON_DIGIT = re.compile(r"\D")
 
 
@@ -122,8 +127,6 @@ def _check_value(value: Any, where: str) -> None:
 
 
 def _check_text(value: str, where: str) -> None:
-    from ..identifiers import is_valid_card, is_valid_iin
-
     if "@" in value and _EMAIL.search(value):
         raise InvalidInput("audit details must not contain an e-mail address", field=where)
     for m in _DIGIT_RUN.finditer(value):
@@ -152,6 +155,15 @@ def leaf_bytes(entry_id: int, created_at: datetime | str, actor: str, organizati
                object_type: str, object_id: str, digest: str) -> bytes:
     """The exact bytes hashed into the tree. Public so that anyone can check a proof independently."""
     ts = created_at if isinstance(created_at, str) else created_at.isoformat(timespec="microseconds")
+    if (type(entry_id) is int and (organization_id is None or type(organization_id) is int) and type(ts) is str
+            and type(actor) is str and type(action) is str and type(object_type) is str
+            and type(object_id) is str and type(digest) is str):
+        # canonical_json of the dict below, written out (keys sorted, strings escaped by the encoder's
+        # own function): the same bytes, 3x faster. Other types take the general path.
+        org = "null" if organization_id is None else organization_id
+        return (f'{{"action":{_json_string(action)},"actor":{_json_string(actor)},"digest":{_json_string(digest)},'
+                f'"id":{entry_id},"object":{_json_string(object_id)},"org":{org},"ts":{_json_string(ts)},'
+                f'"type":{_json_string(object_type)},"v":1}}').encode()
     return canonical_json({
         "v": 1, "id": entry_id, "ts": ts, "actor": actor,
         "org": organization_id, "action": action, "type": object_type, "object": object_id, "digest": digest,
@@ -197,6 +209,9 @@ def _validated_row(index: int, now: str, ev: Event) -> tuple[tuple[Any, ...], by
     return row, leaf
 
 
+_COPY_MIN_ROWS = 64  # PostgreSQL batches at least this big go in with COPY
+
+
 def _insert_sql(session: Session) -> tuple[str, str, str]:
     """Driver-level INSERTs for the hot path: SQLAlchemy's per-row parameter processing costs more
     than the database itself here, and these three statements never change."""
@@ -233,11 +248,26 @@ def record_many(session: Session, events: Sequence[Event]) -> list[int]:
         row, leaf = _validated_row(start + offset, now_iso, ev)
         rows.append((row[0], stamp) + row[1:])
         leaves.append(leaf)
-    nodes = merkle.append_batch(start, leaves, lambda level, index: _get_node(session, level, index))
+    # The left siblings outside the batch (at most one per level) in one query, not one query each.
+    siblings = _get_nodes(session, merkle.append_nodes_needed(start, len(leaves)))
+    nodes = merkle.append_batch(start, leaves, lambda level, index: siblings[(level, index)])
     insert_entries, insert_nodes, update_state = _insert_sql(session)
     conn = session.connection()
-    conn.exec_driver_sql(insert_entries, rows)
-    conn.exec_driver_sql(insert_nodes, [(node_key(lv, ix), h) for lv, ix, h in nodes])
+    node_rows = [(node_key(lv, ix), h) for lv, ix, h in nodes]
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+        # COPY streams the rows; executemany sends one Bind/Execute per row (2.2x slower for 1,000),
+        # but COPY's extra round trips cost more than that for a handful of rows.
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy("COPY audit_entries (id, created_at, actor, organization_id, action, object_type, "
+                             "object_id, details, details_digest) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            with cursor.copy("COPY audit_nodes (id, hash) FROM STDIN") as copy:
+                for node in node_rows:
+                    copy.write_row(node)
+    else:
+        conn.exec_driver_sql(insert_entries, rows)
+        conn.exec_driver_sql(insert_nodes, node_rows)
     conn.exec_driver_sql(update_state, (start + len(events),))
     return list(range(start, start + len(events)))
 
@@ -246,13 +276,6 @@ def record(session: Session, *, actor: str, action: str, object_type: str, objec
            organization_id: int | None = None, details: Mapping[str, Any] | None = None) -> int:
     """Append one audit entry inside the caller's transaction; returns its id."""
     return record_many(session, [Event(actor, action, object_type, object_id, organization_id, details or {})])[0]
-
-
-def _get_node(session: Session, level: int, index: int) -> bytes:
-    h = session.execute(select(_NODE_TABLE.c.hash).where(_NODE_TABLE.c.id == node_key(level, index))).scalar()
-    if h is None:
-        raise NotFound(f"audit node ({level}, {index}) is missing")
-    return bytes(h)
 
 
 def _get_nodes(session: Session, refs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -379,6 +402,13 @@ def verify_head_signature(head: TreeHead, public: bytes) -> bool:
 # --- reading and proofs -------------------------------------------------------------------------
 
 
+# The columns leaf_bytes hashes, in its argument order; built once (building a statement costs about
+# as much as running it on SQLite).
+_LEAF_COLUMNS = (AuditEntry.id, AuditEntry.created_at, AuditEntry.actor, AuditEntry.organization_id,
+                 AuditEntry.action, AuditEntry.object_type, AuditEntry.object_id, AuditEntry.details_digest)
+_LEAF_ROW_BY_ID = select(*_LEAF_COLUMNS).where(AuditEntry.id == bindparam("entry_id"))
+
+
 def get_entry(session: Session, entry_id: int) -> AuditEntry:
     """An entry of the session's tenant (platform entries only in an unscoped session)."""
     entry = session.scalar(select(AuditEntry).where(AuditEntry.id == entry_id))
@@ -419,7 +449,12 @@ def inclusion_proof(session: Session, entry_id: int, size: int) -> InclusionProo
     The entry is loaded through the (tenant-scoped) session, so another organization's entry is
     "not found"; see :func:`prove_entry` when the caller already holds the entry.
     """
-    return prove_entry(session, get_entry(session, entry_id), size)
+    # Only the hashed columns, through the ORM (so the tenant criteria apply as in get_entry) but as a
+    # row: building the AuditEntry object (JSON details, identity map) cost more than the whole query.
+    row = session.execute(_LEAF_ROW_BY_ID, {"entry_id": entry_id}).first()
+    if row is None:
+        raise NotFound("audit entry not found", field="entry_id")
+    return _prove(session, entry_id, leaf_bytes(*row), size)
 
 
 def prove_entry(session: Session, entry: AuditEntry, size: int) -> InclusionProof:
@@ -428,15 +463,19 @@ def prove_entry(session: Session, entry: AuditEntry, size: int) -> InclusionProo
     The leaf is recomputed from the entry's stored fields, so an altered entry yields a proof that
     fails to verify rather than a proof of what used to be there.
     """
-    if not 0 <= entry.id < size:
+    return _prove(session, entry.id, entry_leaf_bytes(entry), size)
+
+
+def _prove(session: Session, entry_id: int, leaf: bytes, size: int) -> InclusionProof:
+    if not 0 <= entry_id < size:
         raise InvalidInput("tree_size must be greater than the entry id", field="tree_size")
-    refs = merkle.inclusion_proof_nodes(entry.id, size)
+    refs = merkle.inclusion_proof_nodes(entry_id, size)
     try:
-        nodes = _get_nodes(session, list(refs) + list(merkle.root_nodes_needed(size)))
+        nodes = _get_nodes(session, refs + merkle.root_nodes_needed(size))
     except _MissingNodes:
         raise InvalidInput("tree_size is larger than the log", field="tree_size") from None
-    return InclusionProof(entry.id, size, merkle.leaf_hash(entry_leaf_bytes(entry)),
-                          merkle.inclusion_proof(entry.id, size, nodes), merkle.root_from_nodes(size, nodes))
+    return InclusionProof(entry_id, size, merkle.leaf_hash(leaf),
+                          merkle.inclusion_proof(entry_id, size, nodes), merkle.root_from_nodes(size, nodes))
 
 
 @dataclass(frozen=True)
@@ -517,19 +556,20 @@ def verify(db: Database, keyring: Any, batch: int = 20_000) -> VerifyReport:
         report.tree_size = tree_size(session)
         last = -1
         while True:
-            rows = session.scalars(select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id)
-                                   .limit(batch)).all()
-            for entry in rows:
+            # Rows of the hashed columns plus details, not ORM objects (no identity map, no instrumentation).
+            rows = session.execute(select(*_LEAF_COLUMNS, AuditEntry.details).where(AuditEntry.id > last)
+                                   .order_by(AuditEntry.id).limit(batch)).all()
+            for row in rows:
+                entry_id = row[0]
                 expected = len(leaves)
-                if entry.id != expected:
-                    report.problem(f"entries {expected}..{entry.id - 1} are missing")
-                    while len(leaves) < entry.id:
+                if entry_id != expected:
+                    report.problem(f"entries {expected}..{entry_id - 1} are missing")
+                    while len(leaves) < entry_id:
                         leaves.append(b"\x00" * 32)
-                if details_digest(entry.details) != entry.details_digest:
-                    report.problem(f"entry {entry.id}: details do not match their digest")
-                leaves.append(merkle.leaf_hash(entry_leaf_bytes(entry)))
-                last = entry.id
-            session.expunge_all()
+                if details_digest(row[8]) != row[7]:
+                    report.problem(f"entry {entry_id}: details do not match their digest")
+                leaves.append(merkle.leaf_hash(leaf_bytes(*row[:8])))
+                last = entry_id
             if len(rows) < batch:
                 break
         report.entries = len(leaves)

@@ -219,3 +219,37 @@ def test_concurrent_writers_build_one_consistent_tree(platform: Platform) -> Non
     assert not errors
     report = audit.verify(platform.db, platform.keyring)
     assert report.ok and report.entries == 60
+
+
+def test_a_tenant_cannot_get_a_proof_for_another_organizations_entry(platform: Platform, tenant_a,
+                                                                     tenant_b) -> None:
+    foreign = next(e for e in _all(platform) if e.organization_id == tenant_b.org_id)
+    with platform.db.reader() as s:
+        size = audit.tree_size(s)
+    with platform.db.reader(tenant_a.org_id) as s:
+        with pytest.raises(Exception, match="not found"):
+            audit.inclusion_proof(s, foreign.id, size)
+    with platform.db.reader(tenant_b.org_id) as s:
+        assert audit.inclusion_proof(s, foreign.id, size).verify()
+
+
+@pytest.mark.parametrize("text, is_email", [
+    ("write to aigerim.s@gov.kz today", True),
+    ("a" * 2000 + "@" + "b" * 2000, False),  # the shape that made the old pattern quadratic
+    ("x@y", False),
+    ("first@second@example.kz", True),
+    ("@@@ nothing.kz", False),
+])
+def test_the_email_guard_finds_addresses_and_only_addresses(platform: Platform, text: str, is_email: bool) -> None:
+    if is_email:
+        with pytest.raises(InvalidInput, match="e-mail"):
+            audit.assert_no_personal_data({"note": text})
+    else:
+        audit.assert_no_personal_data({"note": text})
+
+
+def test_large_batches_take_the_bulk_path_and_stay_verifiable(platform: Platform) -> None:
+    _append(platform, 300)  # >= the COPY threshold on PostgreSQL
+    _append(platform, 3)
+    report = audit.verify(platform.db, platform.keyring)
+    assert report.ok and report.entries == 303
