@@ -68,6 +68,11 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
         )
 
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        # A database URL may carry a password: print it with the password hidden.
+        for name, value in super().__repr_args__():
+            yield name, (hide_password(value) if name == "database_url" and value else value)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -96,6 +101,15 @@ def normalize_database_url(url: str) -> str:
 
 class SettingsError(ValueError):
     """Configuration is invalid; the message names the setting and where it came from, not its value."""
+
+
+def hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL we can parse: show only its scheme
+        return url.split(":", 1)[0] + "://…"
 
 
 @lru_cache(maxsize=1)
