@@ -94,6 +94,16 @@ class TenantScoped:
 TENANT_KEY = "qorgau_tenant"
 
 
+def tenant_of(session: Session) -> int | None:
+    """The organization a session is bound to (None: unscoped, platform-level).
+
+    Driver-level SQL on a hot path bypasses the ORM hook below and must add
+    ``organization_id = tenant_of(session)`` itself; keep every such query next to a test that
+    proves another organization's row is not found.
+    """
+    return session.info.get(TENANT_KEY)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_to_tenant(state: ORMExecuteState) -> None:
     tenant = state.session.info.get(TENANT_KEY)
