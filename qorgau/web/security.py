@@ -9,12 +9,12 @@ from urllib.parse import quote, urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-SESSION_COOKIE = "qorgau_session"  # same name as qorgau.api.deps.SESSION_COOKIE
+from ..api.deps import CSRF_HEADER, SESSION_COOKIE  # noqa: F401  (one name for API and web)
+
 LANG_COOKIE = "qorgau_lang"
 CSRF_COOKIE = "qorgau_csrf"  # pre-session CSRF token (login and language forms before logging in)
 FLASH_COOKIE = "qorgau_flash"
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _NO_REDIRECT_TO = frozenset({"/logout", "/language"})
