@@ -1,0 +1,491 @@
+"""PERSON: names of people in Kazakh (Cyrillic and Latin script), Russian and English text.
+
+Cheap rules run first on every text: capitalised tokens are classified once each (cached) as a given
+name (lexicon, with Russian and Kazakh case endings stripped, Latin spellings matched through a
+transliteration skeleton), a surname (suffix -ов/-ева/-ин/-баев/-ov/-yeva/-sky… or the lexicon of
+suffix-less surnames: Ким, Цой, Smith), a patronymic (-ович/-овна/-ұлы/-қызы/-uly/-kyzy) or initials
+("Е.Б."), and runs of adjacent name parts become candidates scored by which parts they combine.
+
+Natasha (offline Russian NER, model in the wheel) is slow, so it runs only on bounded windows around
+Cyrillic candidates the rules cannot decide (two unknown capitalised words, or a weak single part); it
+confirms weak rule findings and adds names the rules missed. Streets ("ул. Абая", "Абай даңғылы"),
+organisations ("ТОО Казахтелеком"), cities and months are filtered out whichever path found them.
+
+The text is never stored or logged: findings carry offsets and an :class:`Explanation` only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..types import Explanation, Finding, context_near, context_pattern
+
+LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicons"
+
+UPPER = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІÄĞÑÖŞÜŪ"
+LOWER = "a-zа-яёәғқңөұүһіäğıñöşüū"
+_WORD = rf"[{UPPER}](?:['’][{UPPER}])?[{LOWER}]+(?:-[{UPPER}]?[{LOWER}]+)*"  # O'Connor, Әл-Фараби
+# One pass over the text finds initials ("Е.Б.", "E. B.") and capitalised words; nothing else is looked at.
+_TOKEN = re.compile(
+    rf"(?P<init>(?<![\w.])[{UPPER}]\.(?:[ \u00a0]?[{UPPER}]\.)?(?![\w]))|(?P<word>(?<![\w])(?:{_WORD})(?![\w]))")
+_GAP_WORDS = re.compile(r"[ \t\u00a0]{1,3}\Z")
+_GAP_AFTER_INITIALS = re.compile(r"[ \t\u00a0]{0,3}\Z")
+_SENTENCE_END = re.compile(r"(?:\A|[.!?…:;\n\r\t\"'«»“”(\[•\-–—*#|>]\s*)\Z")
+
+_PATRONYMIC = re.compile(
+    r"(?:(?:ов|ев|ёв)(?:ич|на)|ьич|ична|инична)(?:а|у|ем|ом|е|ой|ою|ы|ну|ной)?$"
+    r"|(?:ұлы|қызы|улы|кызы|ули)$"
+    r"|(?:uly|uli|ulı|kyzy|qyzy|kizi|qızı|ovich|evich|ovna|evna|ichna)$")
+_SURNAME_SUFFIX_CYR = re.compile(
+    r"(?:ов|ев|ёв|ин|ын)(?:а|у|ым|ом|е|ой|ою|ых|ыми)?$"
+    r"|(?:ский|ская|цкий|цкая|ского|ской|скому|ским|скую|цкого|цкой|цкому|цким)$|(?:енко|чук)$")
+_SURNAME_SUFFIX_LAT = re.compile(r"(?:ov|ova|ev|eva|yev|yeva|iev|ieva|in|ina|yn|yna|sky|skiy|skii|skaya|enko|chuk)$")
+# Suffixes that (almost) only Kazakh surnames have: safe even at the start of a sentence.
+_STRONG_SURNAME = re.compile(r"(?:баев|баева|беков|бекова|бекев|бекева|ұлы|қызы|bayev|bayeva|bekov|bekova)[а-яa-z]{0,2}$")
+
+# Endings of Kazakh compound given names (Жанболат, Нұрбек, Гүлжан): a name even when not in the lexicon.
+_GIVEN_SHAPE = re.compile(
+    r"(?:бек|бай|жан|гүл|гуль|болат|хан|нұр|нур|сұлтан|султан|ғали|гали|мұрат|мурат|ерке|bek|bay|zhan|gul"
+    r"|bolat|khan|nur|sultan|gali|murat)$")
+_RU_ENDINGS = ("ами", "ями", "ом", "ем", "ой", "ей", "ою", "ую", "ы", "и", "у", "ю", "а", "я", "е")
+_RU_RESTORE = ("", "а", "я", "й", "ь", "ия")
+_KK_ENDINGS = ("ның", "нің", "дың", "дің", "тың", "тің", "ға", "ге", "қа", "ке", "на", "не", "ны", "ні",
+               "ды", "ді", "ты", "ті", "да", "де", "та", "те", "дан", "ден", "тан", "тен", "нан", "нен",
+               "мен", "бен", "пен", "а", "е")
+
+# Title words before a name: they make even unknown capitalised words a name.
+_TITLE_BEFORE = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Madam)\.?|г-н|г-жа|гр\.|господин|госпожа|гражданин|гражданка"
+    r"|уважаемый|уважаемая|құрметті)[ \t\u00a0]{1,3}\Z", re.IGNORECASE)
+_STREET_BEFORE = re.compile(
+    r"(?:\b(?:ул|пр|пр-т|пр-кт|просп|пер|бул|б-р|наб|пл|мкр|мкрн|им|ш|st|str|ave|blvd)\.?"
+    r"|\b(?:улица|улице|улицу|улицы|проспект|проспекта|проспекте|переулок|бульвар|площадь|набережная|имени"
+    r"|микрорайон|street|avenue|школа|гимназия|лицей|университет|академия|аэропорт|район|село|поселок|город"
+    r"|памятник|памятника|монумент|ескерткіш|мемориал|музей|театр|парк|сквер|площади|площадь"
+    r"|г|с|қ|пос|ауыл))[ \t\u00a0]{0,3}(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\.[ \t\u00a0]?)?\Z", re.IGNORECASE)
+_STREET_AFTER = re.compile(
+    r"\A[ \t\u00a0,]{0,3}(?:(?:батыр|батыра|би|хан|хана|ата|ана|жолы|batyr|bi|khan|zholy)[ \t\u00a0]+)?(?:көшесі|көшесінде|көшесіндегі|даңғылы|даңғылында|атындағы|ауылы|ауданы|қаласы"
+    r"|облысы|шағын|бульвары|street|st\b|str\b|ave\b|avenue|blvd|boulevard|road|lane|prospect|district"
+    r"|region|city|university|airport|улица|ул\.|проспект|пр\.|район|р-н|р-на|область|области|обл\.|ескерткіші"
+    r"|мешіті|кесенесі|атындағы)", re.IGNORECASE)
+_ORG_BEFORE = re.compile(
+    r"(?:\b(?:ТОО|АО|ООО|ОАО|ЗАО|ПАО|ЖШС|АҚ|ГКП|РГП|КГУ|LLP|JSC|LLC|Ltd|Inc|компания|компании|фирма|банк"
+    r"|bank|company|группа)[ \t\u00a0]*[«\"“]?)\Z")
+_ORG_AFTER = re.compile(r"\A[ \t\u00a0]*[»\"”]?[ \t\u00a0]*(?:Bank|Group|Inc|Ltd|LLP|JSC|LLC|Corp|банк|групп)\b")
+_QUOTE_BEFORE = re.compile(r"[«\"“„]\Z")
+
+_LOWER_WORD = re.compile(rf"(?<![\w'’-])(?!(?:ұлы|қызы|улы|кызы|оглы|uly|kyzy)(?!\w))[{LOWER}]+(?![\w'’])")
+_CONTEXT_WORDS = (
+    "фио", "ф.и.о", "имя", "фамилия", "отчество", "аты-жөні", "аты", "тегі", "әкесінің аты", "full name",
+    "name", "surname", "first name", "last name", "гражданин", "гражданка", "клиент", "заемщик", "заёмщик",
+    "заявитель", "сотрудник", "пациент", "студент", "ученик", "уважаемый", "уважаемая", "құрметті", "мырза",
+    "ханым", "mr", "mrs", "ms", "dr.", "patient", "employee", "customer", "client", "applicant", "меня зовут",
+    "my name", "менің атым", "подпись", "родился", "родилась", "туған", "born", "директор", "менеджер",
+    "врач", "жауапты", "ответственный", "contact person", "контактное лицо",
+)
+_CONTEXT = context_pattern(_CONTEXT_WORDS)
+_CONTEXT_BOOST = 0.15
+MIN_SCORE = 0.5
+_MAX_PARTS = 4
+_NATASHA_WINDOW = 60  # characters around an undecided candidate handed to Natasha
+
+
+# --- lexicons -----------------------------------------------------------------------------------
+
+_CYR_TO_LAT = {
+    "а": "a", "ә": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "д": "d", "е": "e", "ё": "yo", "ж": "zh",
+    "з": "z", "и": "i", "й": "i", "к": "k", "қ": "k", "л": "l", "м": "m", "н": "n", "ң": "n", "о": "o",
+    "ө": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ұ": "u", "ү": "u", "ф": "f", "х": "kh",
+    "һ": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "і": "i", "ь": "", "э": "e",
+    "ю": "yu", "я": "ya",
+}
+_KK_TO_RU = str.maketrans("әғқңөұүһі", "агкноуухи")
+_LATIN_FOLD = (("shch", "s"), ("zh", "j"), ("kh", "h"), ("gh", "g"), ("sh", "s"), ("ch", "c"), ("ts", "c"),
+               ("yu", "u"), ("ya", "a"), ("ye", "e"), ("yo", "o"), ("ng", "n"), ("y", "i"), ("q", "k"),
+               ("w", "u"), ("x", "ks"), ("j", "j"))
+_LATIN_CHARS = str.maketrans("äöüūıñğşç", "aouuingsc")
+
+
+def skeleton(word: str) -> str:
+    """A spelling-insensitive key shared by Cyrillic and Latin forms: Айгерім, Aigerim, Aygerim, Äigerim."""
+    w = word.lower()
+    if any("а" <= ch <= "я" or ch in "әғқңөұүһіё" for ch in w):
+        w = "".join(_CYR_TO_LAT.get(ch, ch) for ch in w)
+    w = w.translate(_LATIN_CHARS)
+    for src, dst in _LATIN_FOLD:
+        w = w.replace(src, dst)
+    out: list[str] = []
+    for ch in w:  # doubled letters: Aliya/Alliya, Asel/Assel
+        if not out or out[-1] != ch:
+            out.append(ch)
+    return "".join(out)
+
+
+def _read_list(name: str) -> list[str]:
+    lines = (LEXICON_DIR / name).read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class NameLexicon:
+    """Lower-cased name sets, loaded once per process (see :func:`name_lexicon`)."""
+
+    given: frozenset[str]  # Cyrillic and English given names, lower case, both kk and russified spellings
+    given_skeletons: frozenset[str]  # Latin-script keys of all given names
+    ambiguous: frozenset[str]
+    surnames: frozenset[str]
+    not_names: frozenset[str]  # months, organisations, common words, and cities that are not also names
+
+    @classmethod
+    def load(cls) -> "NameLexicon":
+        given: set[str] = set()
+        for fname in ("given_names_kk.txt", "given_names_ru.txt", "given_names_en.txt"):
+            for name in _read_list(fname):
+                low = name.lower()
+                given.add(low)
+                given.add(low.translate(_KK_TO_RU))
+        given |= {g.replace("гул", "гуль") for g in given if "гул" in g}  # Гүлнар → Гульнара
+        ambiguous = {a.lower() for a in _read_list("ambiguous_names.txt")}
+        ambiguous |= {a.translate(_KK_TO_RU) for a in ambiguous}
+        given |= ambiguous
+        skeletons = {skeleton(g) for g in given}
+        surnames = {s.lower() for s in _read_list("surnames.txt")}
+        cities = {c.lower() for c in _read_list("cities.txt")}
+        not_names = {w.lower() for w in _read_list("not_names.txt")}
+        # "Абай" and "Сатпаев" are towns and people: a city name counts as not-a-name only if it is
+        # neither a given name nor shaped like a surname.
+        not_names |= {c for c in cities if c not in given and not _SURNAME_SUFFIX_CYR.search(c)}
+        return cls(frozenset(given), frozenset(skeletons), frozenset(ambiguous), frozenset(surnames),
+                   frozenset(not_names))
+
+
+_LOCK = threading.Lock()
+_LEXICON: NameLexicon | None = None
+_NATASHA: tuple[object, object] | None = None
+
+
+def name_lexicon() -> NameLexicon:
+    """The process-wide lexicon (loaded on first use, then shared by every recognizer instance)."""
+    global _LEXICON
+    if _LEXICON is None:
+        with _LOCK:
+            if _LEXICON is None:
+                _LEXICON = NameLexicon.load()
+    return _LEXICON
+
+
+def _natasha() -> tuple[object, object]:
+    """Natasha's segmenter and NER tagger, built once per process (≈1.5 s, the model ships in the wheel)."""
+    global _NATASHA
+    if _NATASHA is None:
+        with _LOCK:
+            if _NATASHA is None:
+                from natasha import NewsEmbedding, NewsNERTagger, Segmenter
+
+                _NATASHA = (Segmenter(), NewsNERTagger(NewsEmbedding()))
+    return _NATASHA
+
+
+# --- token classes --------------------------------------------------------------------------------
+# G given name, g given name that is also a common word, S surname (suffix), L surname (lexicon),
+# P patronymic, I initials, X other capitalised word, N never a name part.
+
+def _is_cyrillic(word: str) -> bool:
+    ch = word[0]
+    return "А" <= ch <= "я" or ch in "ЁёӘҒҚҢӨҰҮҺІәғқңөұүһі"
+
+
+def _given_lookup(low: str, lex: NameLexicon) -> bool:
+    if low in lex.given:
+        return True
+    for ending in _RU_ENDINGS:
+        if low.endswith(ending) and len(low) - len(ending) >= 3:
+            stem = low[: -len(ending)]
+            if any(stem + r in lex.given for r in _RU_RESTORE):
+                return True
+    for ending in _KK_ENDINGS:
+        if low.endswith(ending) and len(low) - len(ending) >= 3 and low[: -len(ending)] in lex.given:
+            return True
+    return False
+
+
+def classify_word(word: str, lex: NameLexicon) -> tuple[str, str]:
+    """(class, rule) for one capitalised word; pure, so it is cached per process."""
+    low = word.lower()
+    if low in lex.not_names or any(low.endswith(e) and low[: -len(e)] in lex.not_names
+                                   for e in (*_RU_ENDINGS, *_KK_ENDINGS)):
+        return "N", ""
+    cyr = _is_cyrillic(word)
+    if len(low) >= 5 and _PATRONYMIC.search(low):
+        return "P", "patronymic suffix"
+    if cyr:
+        if _given_lookup(low, lex):
+            return ("g" if low in lex.ambiguous else "G"), "lexicon: given name"
+    elif low in lex.given or skeleton(low) in lex.given_skeletons:
+        return ("g" if low in lex.ambiguous else "G"), "lexicon: given name"
+    if low in lex.surnames:
+        return "L", "lexicon: surname"
+    suffix = _SURNAME_SUFFIX_CYR if cyr else _SURNAME_SUFFIX_LAT
+    if len(low) >= 5 and suffix.search(low):
+        return "S", "lexicon: surname suffix"
+    if len(low) >= 5 and _GIVEN_SHAPE.search(low):
+        return "G", "kazakh given-name ending"
+    return "X", ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _classify_cached(word: str) -> tuple[str, str]:
+    return classify_word(word, name_lexicon())
+
+
+# --- the rule pass ----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Tok:
+    start: int
+    end: int
+    cls: str
+    rule: str
+    initial: bool  # first word of a sentence (capitalised for grammar, not because it is a name)
+    cyrillic: bool
+
+
+@dataclass(slots=True)
+class _Candidate:
+    start: int
+    end: int
+    score: float
+    pattern: str
+    notes: tuple[str, ...]
+
+
+def _tokens(text: str) -> Iterator[list[_Tok]]:
+    """Runs of adjacent name-like tokens (hot loop: one regex pass, cached classification)."""
+    run: list[_Tok] = []
+    prev_end = -1
+    prev_init = False
+    for m in _TOKEN.finditer(text):
+        s, e = m.start(), m.end()
+        if m.lastgroup == "init":
+            cls, rule = "I", "initials"
+        else:
+            cls, rule = _classify_cached(m.group())
+        if run:
+            gap_re = _GAP_AFTER_INITIALS if prev_init else _GAP_WORDS
+            if prev_end > s or not gap_re.match(text, prev_end, s) or cls == "N":
+                yield run
+                run = []
+        if cls != "N":
+            head = text[max(0, s - 3):s]
+            sentence_start = bool(_SENTENCE_END.search(head)) if s >= 3 else True
+            run.append(_Tok(s, e, cls, rule, sentence_start, _is_cyrillic(text[s])))
+        prev_end, prev_init = e, cls == "I"
+    if run:
+        yield run
+
+
+def _segments(run: list[_Tok]) -> Iterator[list[_Tok]]:
+    """Person-sized pieces of a run: anchored on name parts, at most four parts each."""
+    anchors = [i for i, t in enumerate(run) if t.cls in "GgSLPI"]
+    if not anchors:
+        if len(run) >= 2:
+            yield run[:_MAX_PARTS]  # only a title or Natasha can make these a name
+        return
+    first, last = anchors[0], anchors[-1]
+    if last + 1 < len(run) and run[last].cls in "GgIS" and run[last + 1].cls == "X":
+        last += 1  # John Smith; Тұрсынбаев Жанболат (surname first, unknown given name)
+    if first > 0 and run[first - 1].cls == "X" and not run[first - 1].initial and first + 1 <= last \
+            and run[first].cls in "Gg" and run[first + 1].cls in "PI":
+        first -= 1  # Сейткали Ерлан Маратұлы
+    piece = run[first:last + 1]
+    for k in range(0, len(piece), _MAX_PARTS):
+        yield piece[k:k + _MAX_PARTS]
+
+
+def _score_segment(seg: list[_Tok]) -> tuple[float, str, list[str]]:
+    classes = "".join(t.cls for t in seg)
+    notes = sorted({t.rule for t in seg if t.rule})
+    has_given = "G" in classes or "g" in classes
+    has_sur = "S" in classes or "L" in classes
+    has_pat = "P" in classes
+    has_init = "I" in classes
+    if len(seg) == 1:
+        t = seg[0]
+        if t.cls == "G":
+            return 0.55, "given name", notes
+        if t.cls == "P":
+            return 0.6, "patronymic", notes
+        if t.cls == "S":
+            if not t.initial:
+                return 0.6, "surname", notes
+            return (0.5 if t.end - t.start >= 6 else 0.0), "surname", notes
+        return 0.0, "single word", notes  # g, L, I, X alone need context or Natasha
+    if has_given and has_sur and has_pat:
+        return 0.95, "surname + given name + patronymic", notes
+    if has_given and (has_pat or has_sur):
+        return 0.88, "given name + " + ("patronymic" if has_pat else "surname"), notes
+    if has_init and (has_sur or has_pat):
+        return 0.88, "surname + initials", notes
+    if has_sur and has_pat:
+        return 0.85, "surname + patronymic", notes
+    if has_given and "X" in classes:
+        if "G" in classes:
+            return 0.72, "given name + capitalised word", notes
+        # "Mark Fischer" mid-sentence is a name; "May Day" at a sentence start is not decided here
+        return (0.45 if seg[0].initial else 0.55), "given name + capitalised word", notes
+    if has_sur and "X" in classes:
+        return 0.65, "surname + capitalised word", notes
+    if has_init and "X" in classes:
+        return 0.6, "initials + capitalised word", notes
+    if has_given or has_sur:
+        return 0.6, "name parts", notes
+    return 0.0, "capitalised words", notes
+
+
+def _is_blocked(text: str, start: int, end: int, single: bool) -> str:
+    """Why a candidate is not a person (street, organisation, quoted title), or ''."""
+    before = text[max(0, start - 24):start]
+    after = text[end:end + 24]
+    if _STREET_BEFORE.search(before) or _STREET_AFTER.match(after):
+        return "street or place"
+    if _ORG_BEFORE.search(before) or _ORG_AFTER.match(after):
+        return "organisation"
+    if single and _QUOTE_BEFORE.search(before):
+        return "quoted title"
+    return ""
+
+
+def _rule_candidates(text: str) -> Iterator[tuple[_Candidate | None, list[_Tok]]]:
+    """Scored rule candidates, and the segments they came from (for deciding where Natasha runs)."""
+    for run in _tokens(text):
+        for seg in _segments(run):
+            start, end = seg[0].start, seg[-1].end
+            score, pattern, notes = _score_segment(seg)
+            if all(t.cls == "X" for t in seg) or score < MIN_SCORE:
+                if _TITLE_BEFORE.search(text, max(0, start - 12), start) and seg[0].cls != "I":
+                    score, pattern = 0.75, "title + capitalised words"
+                    notes = [*notes, "title before name"]
+            if score <= 0.0 and len(seg) == 1 and seg[0].cls in "gL" and context_near(text, start, end, _CONTEXT):
+                score, pattern = 0.5, "name part with naming context"
+            if score <= 0.0:
+                yield None, seg
+                continue
+            if _is_blocked(text, start, end, len(seg) == 1):
+                yield None, []
+                continue
+            yield _Candidate(start, end, score, pattern, tuple(notes)), seg
+
+
+# --- Natasha ------------------------------------------------------------------------------------------
+
+def _natasha_windows(text: str, undecided: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merged, bounded windows around undecided Cyrillic candidates, cut at line breaks."""
+    windows: list[tuple[int, int]] = []
+    for s, e in undecided:
+        ws = max(0, s - _NATASHA_WINDOW)
+        nl = text.rfind("\n", ws, s)
+        ws = nl + 1 if nl >= 0 else ws
+        we = min(len(text), e + _NATASHA_WINDOW)
+        nl = text.find("\n", e, we)
+        we = nl if nl >= 0 else we
+        if windows and ws <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], we))
+        else:
+            windows.append((ws, we))
+    return windows
+
+
+def _natasha_persons(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    from natasha import Doc
+
+    segmenter, tagger = _natasha()
+    spans: list[tuple[int, int]] = []
+    with _LOCK:  # the tagger is not documented as thread-safe
+        for ws, we in windows:
+            doc = Doc(text[ws:we])
+            doc.segment(segmenter)
+            doc.tag_ner(tagger)
+            spans.extend((ws + sp.start, ws + sp.stop) for sp in doc.spans if sp.type == "PER")
+    return spans
+
+
+def _natasha_span_ok(text: str, start: int, end: int) -> bool:
+    """Natasha's PER spans pass the same filters as rule candidates and need one non-stop word."""
+    words = [m for m in _TOKEN.finditer(text, start, end) if m.lastgroup == "word"]
+    if not words or any(_classify_cached(m.group())[0] == "N" for m in words):
+        return False
+    if _LOWER_WORD.search(text, start, end):  # "Астана мен Алматыда": Natasha misreads Kazakh text
+        return False
+    if len(words) == 1:  # one word at a sentence start is capitalised by grammar: "Роза расцвела."
+        s = words[0].start()
+        if s < 3 or _SENTENCE_END.search(text[s - 3:s]):
+            return False
+    return not _is_blocked(text, start, end, len(words) == 1)
+
+
+# --- the recognizer ---------------------------------------------------------------------------------
+
+class PersonRecognizer:
+    """PERSON in kk/ru/en: lexicons and name-shape rules, with Natasha for the cases rules cannot decide."""
+
+    name = "person"
+    entity_types = frozenset({"PERSON"})
+
+    def __init__(self, use_natasha: bool = True) -> None:
+        self.use_natasha = use_natasha
+        name_lexicon()
+        if use_natasha:
+            _natasha()
+
+    def find(self, text: str) -> Iterable[Finding]:
+        candidates: list[_Candidate] = []
+        undecided: list[tuple[int, int]] = []
+        for cand, seg in _rule_candidates(text):
+            if cand is not None:
+                candidates.append(cand)
+                if cand.score < 0.7 and seg and any(t.cyrillic for t in seg):
+                    undecided.append((cand.start, cand.end))
+            elif seg and any(t.cyrillic for t in seg) and (len(seg) >= 2 or seg[0].cls in "gLX"):
+                if any(not t.initial or t.cls != "X" for t in seg):
+                    undecided.append((seg[0].start, seg[-1].end))
+        if self.use_natasha and undecided:
+            candidates = self._merge_natasha(text, candidates, undecided)
+        return [self._finding(text, c) for c in sorted(candidates, key=lambda c: c.start)]
+
+    def _merge_natasha(self, text: str, candidates: list[_Candidate],
+                       undecided: list[tuple[int, int]]) -> list[_Candidate]:
+        spans = _natasha_persons(text, _natasha_windows(text, undecided))
+        out = list(candidates)
+        for s, e in spans:
+            hits = [i for i, c in enumerate(out) if c.start < e and s < c.end]
+            if hits:
+                for i in hits:
+                    c = out[i]
+                    out[i] = _Candidate(min(c.start, s) if c.score < 0.7 else c.start,
+                                        max(c.end, e) if c.score < 0.7 else c.end,
+                                        min(0.95, c.score + 0.2), c.pattern, (*c.notes, "natasha PER"))
+            elif _natasha_span_ok(text, s, e):
+                out.append(_Candidate(s, e, 0.65, "natasha PER", ("natasha PER",)))
+        return _dedupe(out)
+
+    def _finding(self, text: str, c: _Candidate) -> Finding:
+        words = context_near(text, c.start, c.end, _CONTEXT)
+        delta = _CONTEXT_BOOST if words else 0.0
+        score = min(0.99, c.score + delta)
+        return Finding(type="PERSON", start=c.start, end=c.end, score=score, recognizer=self.name,
+                       explanation=Explanation(pattern=c.pattern, base_score=c.score, context_words=words,
+                                               context_delta=delta, notes=c.notes))
+
+
+def _dedupe(cands: list[_Candidate]) -> list[_Candidate]:
+    """Overlapping candidates (after Natasha widened some) collapse into the higher-scoring one."""
+    kept: list[_Candidate] = []
+    for c in sorted(cands, key=lambda c: (-c.score, c.start)):
+        if all(c.end <= k.start or k.end <= c.start for k in kept):
+            kept.append(c)
+    return kept

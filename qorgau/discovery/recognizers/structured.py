@@ -1,0 +1,538 @@
+"""Recognizers for structured identifiers: one small class per type, validators from ``qorgau.identifiers``.
+
+Each class compiles its patterns once (module level) and runs one ``finditer`` pass over the text, with
+a cheap ``str`` check first where one exists (no ``@`` → no e-mail). Validators run only on candidates;
+a candidate that fails its checksum is not a finding at all (a 12-digit number with a bad checksum is not
+an IIN, whatever the context says). Scores follow :mod:`.scoring`; the bases below are per class.
+
+Digit boundaries: a candidate is never part of a longer run of digits (``(?<!\\d)`` … ``(?!\\d)``), and a
+number directly followed by ``@`` belongs to an e-mail's local part, not to a phone or an IIN. Where a
+pattern lets trailing groups in greedily (``4111 1111 1111 1111 2024``), the longest prefix of whole
+groups that validates is reported.
+
+Identifiers in this module (LEGAL.md § Identifiers): IIN/BIN ``YYMMDD C SSSS K``/``YYMM T A NNNNN K``
+mod-11; mobile ``+7 7XX``; passport ``N`` + 8 digits; ID card 9 digits (context only); Luhn cards incl.
+Mir 2200-2204 and Mastercard 2-series; IBAN mod-97; plates ``\\d{3}[A-Z]{2,3}\\d{2}`` (region 01-20).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from ...identifiers import (
+    IdentifierError,
+    card_brand,
+    classify_12_digits,
+    is_valid_card,
+    is_valid_iban,
+    normalize_email,
+    parse_phone,
+)
+from ..types import Finding, Recognizer
+from .scoring import Context, scored_finding
+
+# A separator people put inside numbers: space, no-break space, dash, dot.
+_SEP = r"[ \u00a0\-.]"
+# Not preceded by a letter or digit (underscore is fine: ``scan_791028302728.pdf``).
+_START = r"(?<![^\W_])"
+# Not followed by a letter or digit, nor by ``@`` (then it is an e-mail's local part).
+_END = r"(?![^\W_]|@)"
+
+
+def _groups_shrinking(candidate: str, minimum: int) -> Iterator[str]:
+    """``candidate``, then it without its last separated group, and so on while it has ``minimum`` chars."""
+    while len(candidate) >= minimum:
+        yield candidate
+        cut = max(candidate.rfind(" "), candidate.rfind("-"), candidate.rfind("\u00a0"))
+        if cut <= 0:
+            return
+        candidate = candidate[:cut].rstrip(" -\u00a0")
+
+
+# --- the shared fast path ---------------------------------------------------------------------------
+
+# A numeric cluster: a digit, then digits and the separators people put inside numbers. Every
+# digit-based identifier starts inside one (a "+", "(", "N" or "KZ86" just before it is looked up
+# by the recognizer). The pattern begins with a character class and no look-behind, so ``re`` skips
+# non-digit text in C; one pass over the text serves all numeric recognizers.
+_CLUSTER = re.compile(r"[0-9][0-9 \u00a0\-.()]*")
+
+Span = tuple[int, int]
+
+
+def numeric_clusters(text: str) -> list[Span]:
+    """``(start, end)`` of every numeric cluster in ``text``; computed once per text by the scanner."""
+    return [m.span() for m in _CLUSTER.finditer(text)]
+
+
+class NumericRecognizer:
+    """Base for recognizers whose matches start in a numeric cluster (see :func:`numeric_clusters`).
+
+    ``find(text)`` works alone; the scanner calls ``find_in_clusters`` instead, with the clusters it
+    computed once for all numeric recognizers. Subclasses look only at the clusters that can hold
+    their type (a 12-digit IIN needs a cluster of at least 12 characters).
+    """
+
+    name: str
+    entity_types: frozenset[str]
+
+    def find(self, text: str) -> Iterator[Finding]:
+        return self.find_in_clusters(text, numeric_clusters(text))
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+def _matches_in(pattern: re.Pattern[str], text: str, clusters: list[Span], min_len: int,
+                lead: int = 0) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` in the clusters at least ``min_len`` long (``lead`` characters before each
+    are included, for a ``+`` or ``(``). ``endpos`` is one past the cluster, so look-aheads see the
+    character that ended it."""
+    last = 0
+    for start, end in [c for c in clusters if c[1] - c[0] >= min_len]:
+        for m in pattern.finditer(text, max(last, start - lead), end + 1):
+            last = m.end()
+            yield m
+
+
+# --- KZ_IIN / KZ_BIN --------------------------------------------------------------------------------
+
+_TWELVE = re.compile(r"(?<!\d)\d{12}(?![\d@])")
+
+
+class KzIinBinRecognizer(NumericRecognizer):
+    """KZ_IIN and KZ_BIN: a run of exactly 12 digits whose layout, date and mod-11 check digit hold.
+
+    ``classify_12_digits`` tells the two apart by position 5 (day tens 0-3 vs entity type 4-6), so one
+    pass serves both. Base 0.85 (random digits pass ≈ 1 in 5,000); ``ИИН``/``ЖСН``/``IIN``/``БИН``/``BIN``/
+    ``БСН`` nearby adds 0.15. Letters directly before are allowed (``ИИН791028302728``).
+    """
+
+    name = "kz_iin_bin"
+    entity_types = frozenset({"KZ_IIN", "KZ_BIN"})
+    BASE = 0.85
+    context = Context(["ИИН", "ЖСН", "IIN", "ИНН", "БИН", "БСН", "BIN", "ИИН/БИН", "идентификационный",
+                       "сәйкестендіру"], boost=0.15)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _matches_in(_TWELVE, text, clusters, 12):
+            kind = classify_12_digits(m.group())
+            if kind is None:
+                continue
+            start, end = m.span()
+            found = scored_finding(
+                text, start, end, entity_type=kind, recognizer=self.name, pattern="12 digits",
+                base=self.BASE, context=self.context, validated=True,
+                validator="IIN checksum + birth date" if kind == "KZ_IIN" else "BIN checksum + layout",
+            )
+            if found is not None:
+                yield found
+
+
+# --- PHONE_NUMBER -----------------------------------------------------------------------------------
+
+# +7 / 8 then ten national digits: area code in parentheses (3, 4 or 5 digits) or plain, with single
+# separators anywhere. Covers +7 701 234 56 78, 8 (701) 234-56-78, 87012345678, 8-701-234-56-78,
+# +7 (7172) 12-34-56 and Russian numbers alike; parse_phone decides whether the range is assigned.
+_PHONE_7 = (
+    r"(?P<p7>(?:\+\s?7|8)" + _SEP + r"?(?:"
+    r"\(\s?\d{3}\s?\)" + _SEP + r"?\d(?:" + _SEP + r"?\d){6}"
+    r"|\(\s?\d{4}\s?\)" + _SEP + r"?\d(?:" + _SEP + r"?\d){5}"
+    r"|\(\s?\d{5}\s?\)" + _SEP + r"?\d(?:" + _SEP + r"?\d){4}"
+    r"|\d(?:" + _SEP + r"?\d){9}))"
+)
+# Other countries: + country code and 2-6 groups; the longest prefix that parses is kept.
+_PHONE_INTL = r"(?P<intl>\+[1-689]\d{0,2}(?:" + _SEP + r"?\(?\d{1,4}\)?){2,6})"
+# No prefix at all: (701) 234-56-78 or 701 234 56 78 — a Kazakh mobile range, reported only with context.
+_PHONE_BARE = r"(?P<bare>\(?7\d{2}\)?" + _SEP + r"?\d{3}" + _SEP + r"?\d{2}" + _SEP + r"?\d{2})"
+_PHONE = re.compile(_START + r"(?<!\+)(?:" + _PHONE_7 + "|" + _PHONE_INTL + "|" + _PHONE_BARE + ")" + _END)
+
+
+class PhoneRecognizer(NumericRecognizer):
+    """PHONE_NUMBER in every common Kazakh writing, plus Russian and other international numbers.
+
+    Validation is libphonenumber's (``identifiers.parse_phone``): the number must be in an assigned
+    range, so short service numbers (102, 112) and USSD codes (``*141#``) never match. Base 0.75 with
+    a ``+7``/``8`` prefix, 0.65 for other countries, 0.35 for a bare ten-digit number (context needed);
+    ``тел``/``телефон``/``моб``/``нөмір``/``phone``/``tel`` nearby adds 0.2.
+    """
+
+    name = "phone"
+    entity_types = frozenset({"PHONE_NUMBER"})
+    BASE = {"p7": 0.75, "intl": 0.65, "bare": 0.35}
+    context = Context(["тел", "моб", "сот", "нөмір", "нөмері", "ұялы", "байланыс", "phone", "tel", "mobile",
+                       "cell", "whatsapp", "contact", "контакт", "звон", "позвон", "факс", "fax"], boost=0.2)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _matches_in(_PHONE, text, clusters, 10, lead=2):
+            group = m.lastgroup or "p7"
+            start = m.start()
+            for candidate in _groups_shrinking(m.group(), 8) if group == "intl" else (m.group(),):
+                kind = _phone_kind(candidate)
+                if kind is None:
+                    continue
+                found = scored_finding(
+                    text, start, start + len(candidate), entity_type="PHONE_NUMBER", recognizer=self.name,
+                    pattern=f"phone:{group}", base=self.BASE[group], context=self.context, validated=True,
+                    validator="libphonenumber range", notes=(kind,),
+                )
+                if found is not None:
+                    yield found
+                break
+
+
+# Kazakh mobile ranges (LEGAL.md § Identifiers, the same ranges libphonenumber assigns to KZ mobiles):
+# checked without libphonenumber, which costs ~0.2 ms a number; tests hold the two to the same answer.
+_KZ_MOBILE = re.compile(r"7(?:0[0-25-8]|47|6[0-4]|7[15-8]|85)\d{7}")
+_NOT_DIGITS = re.compile(r"\D+")
+
+
+def _phone_kind(candidate: str) -> str | None:
+    """``"KZ mobile"``-style note if ``candidate`` is an assigned phone number, else None."""
+    digits = _NOT_DIGITS.sub("", candidate)
+    if len(digits) == 11 and (digits[0] == "7" if candidate[0] == "+" else digits[0] == "8"):
+        if _KZ_MOBILE.fullmatch(digits, 1):
+            return "KZ mobile"
+    try:
+        phone = parse_phone(candidate.replace("\u00a0", " "))
+    except IdentifierError:
+        return None
+    return f"{phone.country} {phone.kind}"
+
+
+# --- EMAIL_ADDRESS ----------------------------------------------------------------------------------
+
+_LOCAL_CHARS = r"\w.!#$%&'*+/=?^`{|}~\-"
+# The local part ends right at the @ (``\Z`` matches at ``endpos``) and is at most 64 characters.
+_EMAIL_LOCAL = re.compile(r"(?<![" + _LOCAL_CHARS + r"])[" + _LOCAL_CHARS + r"]{1,64}\Z")
+_EMAIL_DOMAIN = re.compile(r"[\w\-]+(?:\.[\w\-]+)+")
+
+
+class EmailRecognizer:
+    """EMAIL_ADDRESS: any domain with at least two labels (``@gov.kz``, ``@mail.almaty.kz``), Cyrillic
+    local parts and domains (``мвд.қаз``) when ``identifiers.normalize_email`` accepts them. Base 0.9,
+    context (``email``, ``почта``, ``пошта``) adds 0.1. The text is only searched from each ``@``
+    (``str.find``), so text without one costs a single scan in C.
+    """
+
+    name = "email"
+    entity_types = frozenset({"EMAIL_ADDRESS"})
+    BASE = 0.9
+    context = Context(["email", "e-mail", "mail", "почт", "пошта", "эл. адрес", "электрон"], boost=0.1)
+
+    def find(self, text: str) -> Iterator[Finding]:
+        floor = 0
+        at = text.find("@")
+        while at != -1:
+            local = _EMAIL_LOCAL.search(text, max(floor, at - 64), at)
+            domain = _EMAIL_DOMAIN.match(text, at + 1) if local is not None else None
+            if local is not None and domain is not None:
+                start, end = local.start(), domain.end()
+                if _is_email(text[start:end]):
+                    found = scored_finding(
+                        text, start, end, entity_type="EMAIL_ADDRESS", recognizer=self.name, pattern="email",
+                        base=self.BASE, context=self.context, validated=True,
+                        validator="RFC 5322 dot-atom + IDNA",
+                    )
+                    if found is not None:
+                        yield found
+                        floor = end
+            at = text.find("@", at + 1)
+
+
+def _is_email(candidate: str) -> bool:
+    try:
+        normalize_email(candidate)
+    except IdentifierError:
+        return False
+    return True
+
+
+# --- IBAN_CODE --------------------------------------------------------------------------------------
+
+_IBAN = re.compile(r"(?<![^\W_])[A-Z]{2}\d{2}(?:(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?|[A-Z0-9]{11,30})"
+                   r"(?![^\W_])")
+
+
+class IbanRecognizer(NumericRecognizer):
+    """IBAN_CODE, Kazakh (``KZ`` + 18, 20 characters) and every other country schwifty knows, compact or
+    printed in groups of four; mod-97 and the country's layout via ``identifiers.is_valid_iban``.
+    Base 0.9; ``IBAN``/``ИИК``/``счёт``/``шот``/``account`` nearby adds 0.1."""
+
+    name = "iban"
+    entity_types = frozenset({"IBAN_CODE"})
+    BASE = 0.9
+    context = Context(["IBAN", "ИИК", "ИИК/IBAN", "счет", "счёт", "р/с", "шот", "account", "реквизит",
+                       "банк", "bank"], boost=0.1)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _iban_candidates(text, clusters):
+            start = m.start()
+            for candidate in _groups_shrinking(m.group(), 15):
+                if not _is_iban(candidate):
+                    continue
+                found = scored_finding(
+                    text, start, start + len(candidate), entity_type="IBAN_CODE", recognizer=self.name,
+                    pattern="iban", base=self.BASE, context=self.context, validated=True,
+                    validator="mod-97 + country layout",
+                )
+                if found is not None:
+                    yield found
+                break
+
+
+def _iban_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+    """IBAN-shaped matches starting two capital letters before a cluster (``KZ`` + ``86…``)."""
+    done = 0
+    for start, _ in clusters:
+        if start < done + 2 or start < 2:
+            continue
+        a, b = text[start - 2], text[start - 1]
+        if "A" <= a <= "Z" and "A" <= b <= "Z":
+            m = _IBAN.match(text, start - 2)
+            if m is not None:
+                done = m.end()
+                yield m
+
+
+def _is_iban(candidate: str) -> bool:
+    """``identifiers.is_valid_iban``, with the Kazakh layout (``KZ`` 2!n 3!n 13!c, mod-97) checked here
+    first: schwifty costs ~0.1 ms a call, and KZ IBANs are most of what a Kazakh scan sees."""
+    compact = candidate.replace(" ", "")
+    if compact.startswith("KZ"):
+        # Check digits are 02-98 (ISO 13616 computes 98 - n mod 97); 00, 01 and 99 pass mod-97 but are never issued.
+        return (len(compact) == 20 and compact[2:7].isdigit() and compact.isalnum() and compact.isascii()
+                and "02" <= compact[2:4] <= "98" and _mod97(compact) == 1)
+    return is_valid_iban(compact)
+
+
+def _mod97(compact: str) -> int:
+    """ISO 7064 mod-97-10 of an IBAN (first four characters moved to the end, letters as 10-35)."""
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97
+
+
+# --- CREDIT_CARD ------------------------------------------------------------------------------------
+
+_CARD = re.compile(r"(?<![\d\-])(?:\d{4}(?:[ \-\u00a0]\d{4}){2,3}(?:[ \-\u00a0]\d{1,4})?"
+                   r"|\d{4}[ \-\u00a0]\d{6}[ \-\u00a0]\d{4,5}|\d{13,19})(?![\d@])")
+_SEPARATORS = str.maketrans("", "", " -\u00a0")
+
+
+class CardRecognizer(NumericRecognizer):
+    """CREDIT_CARD: 13-19 digits, compact or in groups, passing Luhn. A known brand's range (Visa,
+    Mastercard incl. the 2-series 2221-2720, Mir 2200-2204, UnionPay, Amex …) starts at 0.7, an unknown
+    one at 0.4 (one random number in ten passes Luhn); ``карта``/``card``/``карточка`` adds 0.25."""
+
+    name = "credit_card"
+    entity_types = frozenset({"CREDIT_CARD"})
+    BASE_KNOWN = 0.7
+    BASE_UNKNOWN = 0.4
+    context = Context(["карт", "card", "visa", "mastercard", "kaspi", "halyk", "кредитк", "дебет", "pan"],
+                      boost=0.25)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _matches_in(_CARD, text, clusters, 13):
+            start = m.start()
+            for candidate in _groups_shrinking(m.group(), 13):
+                digits = candidate.translate(_SEPARATORS)
+                if not is_valid_card(digits):
+                    continue
+                brand = card_brand(digits)
+                found = scored_finding(
+                    text, start, start + len(candidate), entity_type="CREDIT_CARD", recognizer=self.name,
+                    pattern="card", base=self.BASE_UNKNOWN if brand == "unknown" else self.BASE_KNOWN,
+                    context=self.context, validated=True, validator="Luhn", notes=(f"brand {brand}",),
+                )
+                if found is not None:
+                    yield found
+                break
+
+
+# --- KZ_PASSPORT / KZ_ID_CARD -----------------------------------------------------------------------
+
+# Latin N or the look-alike Cyrillic EN, either case, one optional space, eight digits.
+_PASSPORT = re.compile(_START + r"[NnНн] ?\d{8}(?![\d@])")
+
+
+class PassportRecognizer(NumericRecognizer):
+    """KZ_PASSPORT: ``N`` + 8 digits (Latin or Cyrillic letter). No check digit exists, so base 0.6;
+    ``паспорт``/``passport``/``төлқұжат`` nearby adds 0.3."""
+
+    name = "kz_passport"
+    entity_types = frozenset({"KZ_PASSPORT"})
+    BASE = 0.6
+    context = Context(["паспорт", "passport", "төлқұжат", "документ", "құжат", "document"], boost=0.3)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _passport_candidates(text, clusters):
+            found = scored_finding(
+                text, m.start(), m.end(), entity_type="KZ_PASSPORT", recognizer=self.name, pattern="N + 8 digits",
+                base=self.BASE, context=self.context, validated=None, validator=None,
+            )
+            if found is not None:
+                yield found
+
+
+_PASSPORT_LETTERS = frozenset("NnНн")
+
+
+def _passport_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+    """Passport matches: a cluster of 8+ characters right after ``N`` or ``N ``."""
+    for start, end in clusters:
+        if end - start < 8 or start < 1:
+            continue
+        lead = start - 1
+        if text[lead] == " " and lead > 0:
+            lead -= 1
+        if text[lead] in _PASSPORT_LETTERS:
+            m = _PASSPORT.match(text, lead, end + 1)
+            if m is not None:
+                yield m
+
+
+_NINE = re.compile(_START + r"\d{9}" + _END)
+
+
+class IdCardRecognizer(NumericRecognizer):
+    """KZ_ID_CARD: 9 digits, reported ONLY next to a context word (``удостоверение``, ``уд. личности``,
+    ``жеке куәлік``, ``ID card``, ``ID-карта`` …): nine digits alone are amounts, order numbers, phone
+    tails. With context the score is 0.8; without, there is no finding."""
+
+    name = "kz_id_card"
+    entity_types = frozenset({"KZ_ID_CARD"})
+    BASE = 0.4
+    context = Context(["удостоверени", "уд. личн", "уд.личн", "уд.л", "удв", "жеке куәлі", "жеке куәлігі",
+                       "куәлік", "id card", "id-card", "idcard", "id карт", "id-карт", "identity card",
+                       "national id", "identification card"], boost=0.4)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _matches_in(_NINE, text, clusters, 9):
+            found = scored_finding(
+                text, m.start(), m.end(), entity_type="KZ_ID_CARD", recognizer=self.name, pattern="9 digits",
+                base=self.BASE, context=self.context, validated=None, validator=None, require_context=True,
+            )
+            if found is not None:
+                yield found
+
+
+# --- IP_ADDRESS -------------------------------------------------------------------------------------
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+# An IPv6 address has at least two colons; seed on ":" + up to 4 hex + ":" (a literal first character
+# lets re skip ahead fast) and grow the candidate to both sides.
+_IPV6_SEED = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6_RIGHT = re.compile(r"(?:[0-9A-Fa-f]{0,4}:)*(?:\d{1,3}(?:\.\d{1,3}){3}(?![\d.])|[0-9A-Fa-f]{0,4})")
+_HEX_OR_COLON = frozenset("0123456789abcdefABCDEF:")
+
+
+class IpAddressRecognizer(NumericRecognizer):
+    """IP_ADDRESS: IPv4 with octets 0-255 (no leading zeros) and IPv6 as ``ipaddress`` parses it.
+    Base 0.6 (IPv4) / 0.7 (IPv6); ``IP``/``адрес``/``host`` nearby adds 0.3, ``version``/``версия``
+    takes 0.3 off (a dotted quad is often a version number)."""
+
+    name = "ip_address"
+    entity_types = frozenset({"IP_ADDRESS"})
+    BASE_V4 = 0.6
+    BASE_V6 = 0.7
+    context = Context(["ip", "айпи", "хост", "host", "сервер", "server", "client", "клиент", "адрес", "address",
+                       "подключ", "login", "вход"], boost=0.3,
+                      negative=["version", "версия", "версии", "нұсқа", "ver.", "v.", "сборка", "build"], penalty=0.3)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for start, end in clusters:
+            if end - start < 7 or text.find(".", start, end) == -1:
+                continue
+            for m in _IPV4.finditer(text, start, end + 1):
+                if not _octets_ok(m.group()):
+                    continue
+                found = scored_finding(
+                    text, m.start(), m.end(), entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv4",
+                    base=self.BASE_V4, context=self.context, validated=True, validator="octets 0-255",
+                )
+                if found is not None:
+                    yield found
+        if "::" in text or text.count(":") >= 2:
+            yield from self._find_v6(text)
+
+    def _find_v6(self, text: str) -> Iterator[Finding]:
+        done = 0
+        for seed in _IPV6_SEED.finditer(text):
+            if seed.start() < done:
+                continue
+            start = seed.start()
+            while start > done and text[start - 1] in _HEX_OR_COLON:
+                start -= 1
+            if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                continue
+            m = _IPV6_RIGHT.match(text, start)
+            end = m.end() if m else seed.end()
+            if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                continue
+            done = end
+            try:
+                ipaddress.IPv6Address(text[start:end])
+            except ValueError:
+                continue
+            found = scored_finding(
+                text, start, end, entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv6",
+                base=self.BASE_V6, context=self.context, validated=True, validator="ipaddress.IPv6Address",
+            )
+            if found is not None:
+                yield found
+
+
+def _octets_ok(dotted: str) -> bool:
+    for octet in dotted.split("."):
+        if len(octet) > 1 and octet[0] == "0":
+            return False
+        if int(octet) > 255:
+            return False
+    return True
+
+
+# --- KZ_VEHICLE_PLATE -------------------------------------------------------------------------------
+
+_PLATE = re.compile(_START + r"\d{3} ?[A-Z]{2,3} ?(\d{2})" + _END)
+
+
+class VehiclePlateRecognizer(NumericRecognizer):
+    """KZ_VEHICLE_PLATE: ``123 ABC 02`` (three digits, two or three Latin letters, region 01-20).
+    Plenty of codes share that shape, so the base is 0.35 and only ``госномер``/``гос. номер``/
+    ``plate``/``автомобиль``/``көлік`` (+0.45) lifts it over the default threshold."""
+
+    name = "kz_vehicle_plate"
+    entity_types = frozenset({"KZ_VEHICLE_PLATE"})
+    BASE = 0.35
+    context = Context(["госномер", "гос. номер", "гос.номер", "гос номер", "г/н", "номер авто", "plate",
+                       "автомоб", "авто", "машин", "көлік", "мемлекеттік нөмір", "vehicle", "car"], boost=0.45)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+        for m in _plate_candidates(text, clusters):
+            region = int(m.group(1))
+            if not 1 <= region <= 20:
+                continue
+            found = scored_finding(
+                text, m.start(), m.end(), entity_type="KZ_VEHICLE_PLATE", recognizer=self.name,
+                pattern="plate", base=self.BASE, context=self.context, validated=True, validator="region 01-20",
+            )
+            if found is not None:
+                yield found
+
+
+def _plate_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+    """Plate matches: a 3-4 character cluster (three digits, maybe a space) followed by a capital letter."""
+    size = len(text)
+    for start, end in clusters:
+        if end - start <= 4 and end < size and "A" <= text[end] <= "Z":
+            m = _PLATE.match(text, start)
+            if m is not None:
+                yield m
+
+
+def structured_recognizers() -> list[Recognizer]:
+    """One instance of every structured recognizer, in a fixed order."""
+    return [KzIinBinRecognizer(), PhoneRecognizer(), EmailRecognizer(), IbanRecognizer(), CardRecognizer(),
+            PassportRecognizer(), IdCardRecognizer(), IpAddressRecognizer(), VehiclePlateRecognizer()]
