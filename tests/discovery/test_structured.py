@@ -255,3 +255,20 @@ def test_each_recognizer_finds_the_same_on_its_own_as_inside_the_scanner() -> No
     assert [(f.type, f.start, f.end) for f in together] == [(f.type, f.start, f.end) for f in alone]
     assert len(together) == 9
     assert {type(r) for r in default_recognizers(include_nlp=False)} >= {PhoneRecognizer, IbanRecognizer}
+
+
+def test_nine_digits_labelled_as_an_employee_number_are_not_an_id_card_even_near_id_card_words() -> None:
+    from qorgau.discovery.engine import Scanner
+
+    text = "ID card on file, employee number 123456789, phone +7 701 234 56 78."
+    assert "KZ_ID_CARD" not in {f.type for f in Scanner.identifiers_only().scan(text)}
+    text = "Employee number 987654321; ID card 123456789 issued by МВД."
+    found = [f for f in Scanner.identifiers_only().scan(text) if f.type == "KZ_ID_CARD"]
+    assert [(text[f.start:f.end]) for f in found] == ["123456789"]
+
+
+def test_a_parking_permit_names_a_vehicle_plate() -> None:
+    from qorgau.discovery.engine import Scanner
+
+    text = "Parking permit for 226MET02 issued today."
+    assert [f.type for f in Scanner.identifiers_only().scan(text)] == ["KZ_VEHICLE_PLATE"]

@@ -30,7 +30,7 @@ from ...identifiers import (
     normalize_email,
     parse_phone,
 )
-from ..types import Finding, Recognizer
+from ..types import Finding, Recognizer, context_pattern
 from .scoring import Context, scored_finding
 
 # A separator people put inside numbers: space, no-break space, dash, dot.
@@ -408,14 +408,29 @@ class IdCardRecognizer(NumericRecognizer):
                        "куәлік", "id card", "id-card", "idcard", "id карт", "id-карт", "identity card",
                        "national id", "identification card"], boost=0.4)
 
+    # The label right before a number names it: "employee number 123456789" is not an ID card even
+    # when "ID card" appears a few words away.
+    LABEL_WINDOW = 25
+    other_labels = context_pattern(["employee", "табельн", "order", "заказ", "invoice", "счёт", "счет",
+                                    "договор", "contract", "ticket", "заявк", "tracking", "трек", "артикул",
+                                    "sku", "лицев", "account", "тапсырыс", "шарт"])
+
     def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
         for m in _matches_in(_NINE, text, clusters, 9):
             found = scored_finding(
                 text, m.start(), m.end(), entity_type="KZ_ID_CARD", recognizer=self.name, pattern="9 digits",
                 base=self.BASE, context=self.context, validated=None, validator=None, require_context=True,
             )
-            if found is not None:
+            if found is not None and not self._labelled_otherwise(text, m.start()):
                 yield found
+
+    def _labelled_otherwise(self, text: str, start: int) -> bool:
+        window = max(0, start - self.LABEL_WINDOW)
+        other = [m.end() for m in self.other_labels.finditer(text, window, start)]
+        if not other:
+            return False
+        own = [m.end() for m in self.context._positive.finditer(text, window, start)]  # type: ignore[union-attr]
+        return max(other) > max(own, default=-1)
 
 
 # --- IP_ADDRESS -------------------------------------------------------------------------------------
@@ -507,7 +522,8 @@ class VehiclePlateRecognizer(NumericRecognizer):
     entity_types = frozenset({"KZ_VEHICLE_PLATE"})
     BASE = 0.35
     context = Context(["госномер", "гос. номер", "гос.номер", "гос номер", "г/н", "номер авто", "plate",
-                       "автомоб", "авто", "машин", "көлік", "мемлекеттік нөмір", "vehicle", "car"], boost=0.45)
+                       "автомоб", "авто", "машин", "көлік", "мемлекеттік нөмір", "vehicle", "car", "parking",
+                       "парков", "тұрақ", "пропуск на въезд", "въезд", "entry permit"], boost=0.45)
 
     def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
         for m in _plate_candidates(text, clusters):
