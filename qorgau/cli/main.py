@@ -38,6 +38,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(master_app, name="master-key")
 app.add_typer(audit_app, name="audit")
 
+from .scan import scan as _scan  # noqa: E402  (discovery commands live in their own module)
+
+app.command("scan")(_scan)
+
 out = Console()
 err = Console(stderr=True)
 CLI_ACTOR = "cli:" + (os.environ.get("USER") or "local")[:32]
