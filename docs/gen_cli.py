@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import os
 
-import click
+from typing import Any
+
 import typer
 
-os.environ.setdefault("COLUMNS", "100")
+os.environ["COLUMNS"] = "100"
 os.environ["NO_COLOR"] = "1"
 os.environ["TERM"] = "dumb"
 
 from qorgau.cli.main import app  # noqa: E402
 
 
-def walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
+def walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
+    # Typer may ship its own copy of click, so look at the shape, not the class.
     found = [(path, cmd)]
-    if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            found += walk(cmd.commands[name], path + [name])
+    for name in sorted(getattr(cmd, "commands", {}) or {}):
+        found += walk(cmd.commands[name], path + [name])
     return found
 
 
@@ -30,7 +31,7 @@ def main() -> None:
           "(see [operations](operations.md)). Exit codes: 0 success, 1 setup problem (not initialized, "
           "key file), 2 bad input (the message names the field), 3 integrity failure (audit log tampered).\n")
     for path, cmd in walk(root, ["qorgau"]):
-        ctx = click.Context(cmd, info_name=" ".join(path))
+        ctx = cmd.context_class(cmd, info_name=" ".join(path))
         print(f"## `{' '.join(path)}`\n")
         print("```text")
         print(cmd.get_help(ctx).replace("\x1b", ""))
