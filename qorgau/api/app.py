@@ -20,7 +20,7 @@ from ..core.errors import QorgauError
 from ..core.platform import Platform
 from ..core.settings import Settings
 from . import metrics
-from .routes import accounts, audit, discovery, reference, system
+from .routes import accounts, audit, discovery, redact, reference, system
 
 log = logging.getLogger("qorgau.api")
 access_log = logging.getLogger("qorgau.access")
@@ -193,7 +193,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes)
 
     app.include_router(system.router)
-    for module in (accounts, audit, reference, discovery):
+    for module in (accounts, audit, reference, discovery, redact):
         app.include_router(module.router, prefix="/api/v1")
 
     from ..web.routes import mount_web

@@ -38,9 +38,11 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(master_app, name="master-key")
 app.add_typer(audit_app, name="audit")
 
-from .scan import scan as _scan  # noqa: E402  (discovery commands live in their own module)
+from .redact import redact_command as _redact  # noqa: E402  (discovery commands live in their own modules)
+from .scan import scan as _scan  # noqa: E402
 
 app.command("scan")(_scan)
+app.command("redact")(_redact)
 
 out = Console()
 err = Console(stderr=True)

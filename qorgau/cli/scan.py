@@ -92,9 +92,24 @@ def scan(
                        help="Add each score's explanation (pattern, validator, context words) to JSON output.")] = False,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress",
                         help="Progress bar on stderr (default: only when stderr is a terminal).")] = None,
+    engine: Annotated[Optional[Engine], typer.Option("--engine",
+                      help="local (default) or spark: the same detectors on Apache Spark over a CSV/Parquet/"
+                           "JSONL file or directory, findings written as Parquet to --output.")] = None,
+    spark_master: Annotated[str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")]
+    = "local[*]",
+    text_columns: Annotated[Optional[list[str]], typer.Option("--text-column",
+                            help="--engine spark: columns to scan (repeatable; default: all string columns).")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id-column", help="--engine spark: the row id column.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="--engine spark: replace an existing output.")]
+    = False,
 ) -> None:
     """Find personal data in files, directories, stdin and databases."""
     err = Console(stderr=True)
+    if engine is Engine.spark:
+        _scan_on_spark(err, paths, output, master=spark_master, text_columns=text_columns,
+                       id_column=id_column, identifiers_only=identifiers_only, min_score=min_score,
+                       overwrite=overwrite)
+        return
     wanted = _parse_types(types, err, extra_allowed=custom_recognizers is not None or deny is not None)
     contract = text_field is not None
     if contract:
@@ -182,6 +197,29 @@ def _parse_types(types: list[str] | None, err: Console, *, extra_allowed: bool) 
     if unknown:
         _usage(err, f"unknown type(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return frozenset(names)
+
+
+class Engine(str, enum.Enum):
+    local = "local"
+    spark = "spark"
+
+
+def _scan_on_spark(err: Console, paths: list[str], output: Path | None, **options: Any) -> None:
+    """``--engine spark``: one input (file or directory), findings as Parquet, a JSON summary on stdout."""
+    if len(paths) != 1 or paths[0] == "-" or is_database_url(paths[0]):
+        _usage(err, "--engine spark takes one CSV/Parquet/JSONL file or directory")
+    if output is None:
+        _usage(err, "--engine spark writes Parquet: give --output DIR")
+    from ..discovery.spark import SparkScanError, run_spark_scan
+
+    try:
+        result = run_spark_scan(paths[0], str(output), **options)
+    except SparkScanError as exc:
+        _usage(err, str(exc))
+    except ImportError:
+        _usage(err, "--engine spark needs PySpark: pip install 'qorgau[spark]' (and Java 17)")
+    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    raise typer.Exit(EXIT_FOUND if result.findings else EXIT_CLEAN)
 
 
 def _usage(err: Console, message: str) -> None:

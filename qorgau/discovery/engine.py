@@ -39,7 +39,7 @@ from .recognizers.structured import numeric_clusters
 from .types import SPECIFICITY, Finding, Recognizer
 
 
-def _rank(f: Finding) -> tuple:
+def finding_rank(f: Finding) -> tuple:
     """Sort key: smaller is stronger (see the overlap rule in the module docstring)."""
     validated = f.explanation.validated if f.explanation is not None else None
     return (
@@ -58,7 +58,7 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
     """The findings that survive the overlap rule, sorted by ``(start, end)``."""
     kept_starts: list[int] = []  # kept spans, sorted by start; they never overlap each other
     kept: list[Finding] = []
-    for f in sorted(findings, key=_rank):
+    for f in sorted(findings, key=finding_rank):
         i = bisect.bisect_right(kept_starts, f.start)
         # Kept spans are disjoint and sorted, so only the neighbours on each side can overlap f.
         if i > 0 and kept[i - 1].end > f.start:

@@ -46,3 +46,11 @@ def test_an_overlong_text_is_refused_naming_the_field(live_server: LiveServer, t
     with live_server.client(tenant_a.api_key) as c:
         r = c.post("/api/v1/scan", json={"text": "x" * 1_000_001})
     assert r.status_code == 422 and r.json()["error"]["field"] == "text"
+
+
+def test_offsets_refer_to_the_text_as_sent_even_with_leading_spaces(live_server: LiveServer,
+                                                                   tenant_a: Tenant) -> None:
+    text = "   \n  ИИН 791028302728"
+    with live_server.client(tenant_a.api_key) as c:
+        found = c.post("/api/v1/scan", json={"text": text, "identifiers_only": True}).json()["findings"]
+    assert [text[f["start"]:f["end"]] for f in found] == ["791028302728"]

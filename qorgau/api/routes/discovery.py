@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...core.auth import Role
 from ..deps import Context, requires
@@ -23,6 +23,9 @@ MAX_SCAN_CHARS = 1_000_000
 
 
 class ScanRequest(Strict):
+    # Offsets refer to the text exactly as sent: no whitespace stripping here.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
     text: str = Field(max_length=MAX_SCAN_CHARS, description="The text to scan (not stored, not logged).")
     types: list[str] | None = Field(default=None, max_length=50, description="Only these entity types.")
     min_score: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -49,7 +52,7 @@ class ScanResponse(BaseModel):
 _lock = threading.Lock()
 
 
-def _scanner(request: Request, identifiers_only: bool) -> Any:
+def shared_scanner(request: Request, identifiers_only: bool) -> Any:
     """Scanners are expensive to build (lexicons, NER model): one per app and kind, built on first use."""
     from ...discovery.engine import Scanner
 
@@ -65,7 +68,7 @@ def _scanner(request: Request, identifiers_only: bool) -> Any:
 @router.post("/scan", response_model=ScanResponse, response_model_exclude_none=True,
              summary="Find personal data in a text (offsets, types, scores, categories)")
 def scan_text(body: ScanRequest, request: Request, ctx: ScanCtx) -> ScanResponse:
-    findings = [f for f in _scanner(request, body.identifiers_only).scan(body.text)
+    findings = [f for f in shared_scanner(request, body.identifiers_only).scan(body.text)
                 if f.score >= body.min_score and (body.types is None or f.type in body.types)]
     out = [FindingOut(**f.to_dict(explain=body.explain)) for f in findings]
     return ScanResponse(findings=out, counts=dict(Counter(f.type for f in findings)),

@@ -1,0 +1,309 @@
+"""The Spark engine: the same detectors as the local scan, on CSV, Parquet and JSON Lines, at scale.
+
+One local[2] session serves the whole module (the JVM takes ~20 s to start). Arrow batches are made
+tiny (8 rows) so that "built once per worker, not per batch" is actually put to the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qorgau.discovery.engine import Scanner
+from qorgau.discovery.spark import (
+    FINDINGS_SCHEMA_DDL,
+    SparkScanError,
+    infer_input_format,
+    run_spark_scan,
+)
+from qorgau.identifiers import iin_check_digit
+
+BATCH_ROWS = 8
+OUTPUT_COLUMNS = ["source_file", "row_id", "column", "type", "start", "end", "score", "category",
+                  "recognizer"]
+
+
+def make_iin(serial: int) -> str:
+    """A checksum-valid IIN of a man born 1 January 1990 (century digit 3)."""
+    for bump in range(100):
+        body = f"9001013{(serial + bump) % 10000:04d}"
+        check = iin_check_digit(body)
+        if check is not None:
+            return body + str(check)
+    raise AssertionError("no valid IIN found")
+
+
+def records(n: int) -> list[dict[str, str]]:
+    """Rows with an IIN column and a free-text column in kk/ru/en; some cells empty, some clean."""
+    names = ["Жаксылыков Ерлан Болатович", "Нұрлан Серікұлы Әбдіқадыров", "Иванова Анна Сергеевна"]
+    out = []
+    for i in range(n):
+        note = [
+            f"Клиент {names[i % 3]}, тел. +7 701 234 56 {i % 100:02d}, почта user{i}@gov.kz",
+            f"ЖСН: {make_iin(5000 + i * 13)}; ұялы телефон 8 (777) 123-45-{i % 100:02d}",
+            "no personal data here, just order 12345 shipped",
+            "",
+        ][i % 4]
+        out.append({"id": f"r{i}", "iin": make_iin(i * 7) if i % 5 else "123456789012", "note": note})
+    return out
+
+
+def expected_findings(rows: list[dict[str, str]], columns: list[str], scanner: Scanner,
+                      source: str | None = None) -> set[tuple]:
+    """What the local scanner says about the same cells, in the findings table's shape (minus source)."""
+    out = set()
+    for row in rows:
+        for column in columns:
+            value = row.get(column)
+            if not value:
+                continue
+            for f in scanner.scan(value):
+                d = f.to_dict()
+                out.add((row["id"], column, d["type"], d["start"], d["end"], d["score"], d["category"],
+                         d["recognizer"]))
+    return out
+
+
+def written_findings(spark, path: Path) -> set[tuple]:
+    rows = spark.read.parquet(str(path)).collect()
+    return {(r["row_id"], r["column"], r["type"], r["start"], r["end"], r["score"], r["category"],
+             r["recognizer"]) for r in rows}
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def java_available() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    return shutil.which("java") is not None or bool(home and Path(home, "bin", "java").exists())
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator:
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'qorgau[spark]')")
+    pytest.importorskip("pandas", reason="pandas is not installed (pip install 'qorgau[spark]')")
+    if not java_available():
+        pytest.skip("Java is missing: PySpark needs Java 17+ on PATH or in JAVA_HOME")
+    from qorgau.discovery.spark import build_session
+
+    session = build_session("local[2]", app_name="qorgau-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS))
+    yield session
+    session.stop()
+
+
+# --- stories ----------------------------------------------------------------------------------------
+
+
+def test_a_csv_with_an_iin_column_and_free_text_gives_the_same_findings_as_the_local_scan(spark, tmp_path):
+    rows = records(40)
+    write_csv(tmp_path / "clients.csv", rows)
+
+    report = run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "findings"), id_column="id",
+                            spark=spark)
+
+    expected = expected_findings(rows, ["iin", "note"], Scanner.default())
+    assert written_findings(spark, tmp_path / "findings") == expected
+    by_type = Counter(e[2] for e in expected)
+    assert {"KZ_IIN", "PHONE_NUMBER", "EMAIL_ADDRESS", "PERSON"} <= set(by_type)
+    assert report.input_format == "csv"
+    assert report.columns == ("iin", "note")  # every string column but the id
+    assert report.rows_scanned == 40
+    assert report.findings == len(expected)
+    assert report.counts_by_type == dict(sorted(by_type.items()))
+    assert report.counts_by_category == {"identifying": len(expected)}
+    assert report.column_summary["iin"] == {"KZ_IIN": sum(1 for e in expected if e[1] == "iin")}
+    assert sum(report.column_summary["note"].values()) == sum(1 for e in expected if e[1] == "note")
+
+
+def test_a_12_digit_number_with_a_bad_checksum_in_the_iin_column_is_not_reported(spark, tmp_path):
+    rows = records(10)  # rows 0 and 5 hold 123456789012, which fails the IIN checksum
+    write_csv(tmp_path / "clients.csv", rows)
+
+    run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "out"), id_column="id",
+                   text_columns=["iin"], identifiers_only=True, spark=spark)
+
+    reported = {r[0] for r in written_findings(spark, tmp_path / "out")}
+    assert reported == {f"r{i}" for i in range(10) if i % 5}
+
+
+def test_parquet_input_scans_string_columns_and_keeps_the_typed_id(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = records(30)
+    table = pa.table({"id": pa.array(range(30), pa.int64()),
+                      "iin": [r["iin"] for r in rows], "note": [r["note"] or None for r in rows],
+                      "amount": pa.array([1000.5 * i for i in range(30)])})
+    pq.write_table(table, tmp_path / "payments.parquet")
+
+    report = run_spark_scan(str(tmp_path / "payments.parquet"), str(tmp_path / "out"), id_column="id",
+                            identifiers_only=True, spark=spark)
+
+    for i, r in enumerate(rows):
+        r["id"] = str(i)
+    assert report.input_format == "parquet"
+    assert report.columns == ("iin", "note")  # the numeric column is not text
+    assert written_findings(spark, tmp_path / "out") == expected_findings(rows, ["iin", "note"],
+                                                                          Scanner.identifiers_only())
+
+
+def test_a_directory_of_json_lines_files_is_read_whole_and_each_finding_names_its_file(spark, tmp_path):
+    rows = records(24)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for part, chunk in enumerate((rows[:12], rows[12:])):
+        with (folder / f"part-{part}.jsonl").open("w", encoding="utf-8") as fh:
+            for r in chunk:
+                record = {"id": r["id"], "text": r["note"], "meta": {"n": 1}}
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    report = run_spark_scan(str(folder), str(tmp_path / "out"), id_column="id", text_columns=["text"],
+                            identifiers_only=True, spark=spark)
+
+    assert report.input_format == "jsonl"  # inferred from the directory's files
+    assert report.rows_scanned == 24
+    found = spark.read.parquet(str(tmp_path / "out")).collect()
+    texts = [{"id": r["id"], "text": r["note"]} for r in rows]
+    assert written_findings(spark, tmp_path / "out") == expected_findings(texts, ["text"],
+                                                                          Scanner.identifiers_only())
+    for r in found:
+        part = 0 if int(r["row_id"][1:]) < 12 else 1
+        assert r["source_file"].endswith(f"part-{part}.jsonl")
+
+
+def test_without_an_id_column_rows_get_unique_ids(spark, tmp_path):
+    rows = [{"id": str(i), "note": f"ИИН {make_iin(i)}"} for i in range(20)]
+    write_csv(tmp_path / "plain.csv", rows)
+
+    run_spark_scan(str(tmp_path / "plain.csv"), str(tmp_path / "out"), text_columns=["note"],
+                   identifiers_only=True, spark=spark)
+
+    found = spark.read.parquet(str(tmp_path / "out")).collect()
+    assert len(found) == 20 and len({r["row_id"] for r in found}) == 20
+
+
+def test_the_scanner_is_built_once_per_worker_process_not_per_row_or_batch(spark, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rows = records(160)
+    write_csv(folder / "a.csv", rows[:80])  # two files: two partitions, up to two worker processes
+    write_csv(folder / "b.csv", rows[80:])
+    min_score = 0.61  # a configuration no earlier test used, so each process must build it afresh
+
+    report = run_spark_scan(str(folder), str(tmp_path / "out"), id_column="id", identifiers_only=True,
+                            min_score=min_score, spark=spark)
+
+    batches = 160 // BATCH_ROWS
+    assert 1 <= report.worker_processes <= 2
+    assert 1 <= report.scanner_builds <= report.worker_processes < batches
+
+    # Independently of the report: ask every worker process how often it built this configuration.
+    def probe(frames):
+        import os as _os
+
+        import pandas as _pd
+
+        from qorgau.discovery import spark as module
+
+        for _ in frames:
+            yield _pd.DataFrame({"pid": [_os.getpid()], "builds": [module.BUILDS.get((True, min_score), 0)]})
+
+    seen = spark.range(0, 64, numPartitions=4).mapInPandas(probe, schema="pid long, builds long").collect()
+    assert all(r["builds"] <= 1 for r in seen)
+
+
+def test_the_findings_never_contain_the_matched_text(spark, tmp_path):
+    rows = records(20)
+    write_csv(tmp_path / "clients.csv", rows)
+
+    run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "out"), id_column="id",
+                   identifiers_only=True, spark=spark)
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "out")
+    assert table.column_names == OUTPUT_COLUMNS
+    assert [c.split()[0] for c in FINDINGS_SCHEMA_DDL.split(", ")] == OUTPUT_COLUMNS
+    secrets = {r["iin"] for r in rows} | {f"user{i}@gov.kz" for i in range(20)} | {"+7 701 234 56 00"}
+    cells = {str(v) for column in table.columns for v in column.to_pylist()}
+    assert table.num_rows > 0
+    assert not any(secret in cell for secret in secrets for cell in cells)
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_asked(spark, tmp_path):
+    rows = records(4)
+    write_csv(tmp_path / "clients.csv", rows)
+    (tmp_path / "out").mkdir()
+
+    with pytest.raises(SparkScanError, match="already exists"):
+        run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "out"), spark=spark)
+    report = run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "out"), id_column="id",
+                            identifiers_only=True, overwrite=True, spark=spark)
+    assert report.rows_scanned == 4
+
+
+def test_a_missing_text_column_is_named_in_the_error(spark, tmp_path):
+    write_csv(tmp_path / "clients.csv", records(4))
+
+    with pytest.raises(SparkScanError, match="salary"):
+        run_spark_scan(str(tmp_path / "clients.csv"), str(tmp_path / "out"), text_columns=["salary"],
+                       spark=spark)
+
+
+# --- format inference (no Spark needed) ---------------------------------------------------------------
+
+
+def test_the_format_is_inferred_from_the_extension_or_the_directory(tmp_path):
+    assert infer_input_format("x/clients.CSV") == "csv"
+    assert infer_input_format("x/clients.tsv") == "csv"
+    assert infer_input_format("x/clients.parquet") == "parquet"
+    assert infer_input_format("x/clients.ndjson") == "jsonl"
+    folder = tmp_path / "spark-output"
+    folder.mkdir()
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-0.parquet.crc").write_text("")
+    (folder / "part-0.parquet").write_bytes(b"")
+    assert infer_input_format(str(folder)) == "parquet"
+
+
+def test_a_directory_of_mixed_or_unknown_files_asks_for_the_format(tmp_path):
+    (tmp_path / "a.csv").write_text("a\n")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    with pytest.raises(SparkScanError, match="mixed file kinds"):
+        infer_input_format(str(tmp_path))
+    with pytest.raises(SparkScanError, match="pass input_format"):
+        infer_input_format(str(tmp_path / "dump.bin"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SparkScanError, match="no .csv"):
+        infer_input_format(str(empty))
+
+
+def test_qorgau_scan_engine_spark_writes_parquet_and_prints_a_summary(spark, tmp_path):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from qorgau.cli.main import app
+
+    rows = records(12)
+    write_csv(tmp_path / "in.csv", rows)
+    result = CliRunner().invoke(app, ["scan", "--engine", "spark", str(tmp_path / "in.csv"), "--output",
+                                      str(tmp_path / "out"), "--id-column", "id", "--identifiers-only"])
+    assert result.exit_code == 1, result.output  # 1 = personal data found
+    summary = _json.loads(result.stdout)
+    assert summary["rows_scanned"] == 12 and summary["counts_by_type"]["KZ_IIN"] >= 9  # every 5th IIN is invalid
+    assert written_findings(spark, tmp_path / "out")
