@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install browser bench docs clean-var help
+.PHONY: run test install browser bench bench-presidio docs clean-var help
 
 help:
 	@echo "make run    — set up and start qorgau on http://127.0.0.1:8080 (demo organization)"
@@ -44,6 +44,10 @@ test: $(STAMP) browser
 bench: $(STAMP)
 	$(BIN)/python bench/audit_append.py
 	$(BIN)/python bench/identifiers_validate.py
+	$(BIN)/python bench/scan_throughput.py $(if $(wildcard bench/.venv-presidio/bin/python),,--no-presidio)
+
+bench-presidio:  ## the benchmark-only Presidio venv for bench/scan_throughput.py
+	$(PYTHON) -m venv bench/.venv-presidio && bench/.venv-presidio/bin/pip install -q -r bench/requirements-presidio.txt
 
 docs: $(STAMP)
 	$(BIN)/python docs/gen_cli.py > docs/cli.md
