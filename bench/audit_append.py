@@ -26,7 +26,6 @@ import argparse
 import gc
 import hashlib
 import os
-import platform as pyplatform
 import random
 import re
 import shlex
@@ -50,12 +49,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
+from _common import cpu_and_python  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from qorgau.core import audit, auth, merkle  # noqa: E402
 from qorgau.core.platform import Platform  # noqa: E402
 from qorgau.core.settings import Settings, normalize_database_url  # noqa: E402
-from qorgau.identifiers import iin_check_digit  # noqa: E402
+from qorgau.identifiers import synthetic_kz_number  # noqa: E402
 
 ns = time.perf_counter_ns
 cpu = time.process_time_ns  # this process's CPU time: robust to other processes on a shared machine
@@ -105,12 +105,7 @@ def mask_url(url: str) -> str:
 
 def make_bin(serial: int) -> str:
     """A checksum-valid BIN (YYMM, resident head office, serial, check digit), as tests/conftest.py."""
-    for bump in range(100):
-        body = f"050140{(serial + bump) % 100000:05d}"
-        check = iin_check_digit(body)
-        if check is not None:
-            return body + str(check)
-    raise RuntimeError("no valid BIN found")
+    return synthetic_kz_number("050140", serial)
 
 
 def file_digest(path: str | None) -> str:
@@ -119,21 +114,7 @@ def file_digest(path: str | None) -> str:
 
 
 def machine_info(platform: Platform) -> list[tuple[str, str]]:
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count() or 0
-    info = [
-        ("CPU", f"{cpu_model}; {os.cpu_count()} logical CPUs ({usable} usable)"),
-        ("Python", f"{pyplatform.python_implementation()} {pyplatform.python_version()} on {pyplatform.platform()}"),
+    info = cpu_and_python() + [
         ("SQLAlchemy", sqlalchemy.__version__),
         ("Code measured", ", ".join(f"`{m.__name__.replace('.', '/')}.py` sha256 {file_digest(m.__file__)}"
                                     for m in (audit, merkle))),

@@ -37,7 +37,6 @@ import gc
 import io
 import json
 import os
-import platform as pyplatform
 import pstats
 import random
 import re
@@ -60,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _common import cpu_and_python  # noqa: E402
 from qorgau.discovery.engine import Scanner  # noqa: E402
 from qorgau.discovery.recognizers import structured  # noqa: E402
 
@@ -378,17 +378,7 @@ def profile_scanner(scanner: Scanner, docs: Sequence[str], top: int = 18) -> tup
 # --- report -------------------------------------------------------------------------------------------
 
 def machine_info() -> list[tuple[str, str]]:
-    cpu_model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
-    return [("CPU", f"{cpu_model}; {os.cpu_count()} logical CPUs ({usable} usable)"),
-            ("Python", f"{pyplatform.python_implementation()} {pyplatform.python_version()} on {pyplatform.platform()}")]
+    return cpu_and_python()
 
 
 def load() -> str:

@@ -21,6 +21,7 @@ from .iban import Iban, is_valid_iban, parse_iban
 from .iin import Iin, Sex, iin_check_digit, is_valid_iin, parse_iin
 from .masking import mask
 from .phone import Phone, PhoneKind, normalize_phone, parse_phone
+from .synthetic import synthetic_kz_number
 
 __all__ = [
     "KINDS",
@@ -57,4 +58,5 @@ __all__ = [
     "parse_iin",
     "parse_passport",
     "parse_phone",
+    "synthetic_kz_number",
 ]

@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from qorgau.cli.redact import redact_command
+from qorgau.cli.main import app
 from qorgau.core import audit, auth
 from qorgau.core.errors import IntegrityFailure, InvalidInput
 from qorgau.core.platform import Platform
@@ -274,15 +273,6 @@ def test_table_options_are_checked_before_any_row_is_read(ids: Scanner) -> None:
 
 
 # --- qorgau redact ---------------------------------------------------------------------------------
-
-app = typer.Typer()
-app.command("redact")(redact_command)
-
-
-@app.command("version")  # a second command keeps Typer from collapsing the app into `redact` itself
-def _version() -> None:
-    pass
-
 
 runner = CliRunner()
 

@@ -7,10 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from qorgau.cli.scan import scan
+from qorgau.cli.main import app
 from qorgau.discovery import sources
 from qorgau.discovery.scanning import ScannerSpec, SourceResult, scan_paths
 
@@ -18,15 +17,6 @@ IIN = "791028302728"
 IIN_2000S = "061211600012"
 BAD_IIN = "791028302729"  # checksum fails
 IDS = ScannerSpec(identifiers_only=True)
-
-app = typer.Typer()
-app.command("scan")(scan)
-
-
-@app.command("version")  # a second command keeps Typer from collapsing the app into `scan` itself
-def _version() -> None:
-    pass
-
 
 runner = CliRunner()
 
