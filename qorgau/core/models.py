@@ -7,8 +7,9 @@ from .audit import AuditEntry, AuditNode, AuditState, AuditTreeHead
 from .auth import ApiKey, Organization, User, WebSession
 from .db import Base
 from .keys import DataKey
+from qorgau.discovery.models import DataMapCount, DataMapField, DataSource, ScanJob  # noqa: E402  (after core)
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "AuditEntry", "AuditNode", "AuditState", "AuditTreeHead", "DataKey", "Organization",
-           "User", "WebSession", "metadata"]
+__all__ = ["ApiKey", "AuditEntry", "AuditNode", "AuditState", "AuditTreeHead", "DataKey", "DataMapCount",
+           "DataMapField", "DataSource", "Organization", "ScanJob", "User", "WebSession", "metadata"]
