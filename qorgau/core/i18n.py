@@ -1,7 +1,8 @@
 """Interface languages: Kazakh, Russian, English.
 
-Catalogs are plain ``.po`` files under ``qorgau/locale/<lang>/LC_MESSAGES/messages.po``. They are
-parsed and compiled in memory the first time a language is used, so there is no ``.mo`` file to
+Catalogs are plain ``.po`` files under ``qorgau/locale/<lang>/LC_MESSAGES/``: ``messages.po`` for the
+shell of the UI plus one file per module (``discovery.po``, ``vault.po`` …), merged into one catalog so a
+module's texts travel with it. A msgid may appear in only one file. They are parsed and compiled in memory the first time a language is used, so there is no ``.mo`` file to
 forget and no build step. The English catalog uses the English text as msgid, so a missing
 translation falls back to readable English rather than to a key.
 
@@ -38,12 +39,31 @@ def catalog_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def catalog_files(lang: str) -> list[Path]:
+    """``messages.po`` first, then the modules' files in name order."""
+    main = catalog_path(lang)
+    return [main] + sorted(p for p in main.parent.glob("*.po") if p != main)
+
+
 def load_catalog(lang: str) -> Catalog:
-    """The parsed ``.po`` catalog of ``lang`` (for tests and tooling; the UI uses :func:`translations`)."""
+    """The merged ``.po`` catalog of ``lang`` (for tests and tooling; the UI uses :func:`translations`)."""
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported language {lang!r}; supported: {', '.join(LANGUAGES)}")
-    with catalog_path(lang).open("rb") as fh:
-        return read_po(fh, locale=lang, domain=DOMAIN)
+    merged: Catalog | None = None
+    for path in catalog_files(lang):
+        with path.open("rb") as fh:
+            catalog = read_po(fh, locale=lang, domain=DOMAIN)
+        if merged is None:
+            merged = catalog
+            continue
+        for message in catalog:
+            if not message.id:
+                continue  # the header
+            if message.id in merged:
+                raise ValueError(f"{path}: msgid {message.id!r} is already defined in another catalog file")
+            merged[message.id] = message
+    assert merged is not None
+    return merged
 
 
 def translations(lang: str) -> Translations:

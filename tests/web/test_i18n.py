@@ -18,7 +18,7 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 def template_msgids() -> set[str]:
     """Every literal passed to ``_()`` in the templates, found by Jinja's own Babel extractor."""
     found: set[str] = set()
-    for template in sorted((WEB / "templates").glob("*.html")):
+    for template in sorted((WEB / "templates").rglob("*.html")):
         with template.open("rb") as fh:
             for _lineno, _func, message, _comments in babel_extract(fh, ("_",), [], {}):
                 if isinstance(message, str):
@@ -29,7 +29,7 @@ def template_msgids() -> set[str]:
 def python_msgids() -> set[str]:
     """Every literal marked with ``N_()`` in the web package (module texts, errors, flashes)."""
     found: set[str] = set()
-    for source in sorted(WEB.glob("*.py")):
+    for source in sorted(WEB.rglob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "N_":
                 argument = node.args[0]
