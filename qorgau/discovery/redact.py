@@ -240,6 +240,9 @@ class Redactor:
     ``operator`` applies to every type not in ``per_type``; ``columns`` (tables only) gives a whole-column
     operator by column name. ``hash_key`` is needed when any operator is ``hash``, ``encryptor`` when any
     is ``encrypt``: checked here, before anything is redacted.
+
+    ``counts`` (per entity type) and ``operators`` (per operator) say what was redacted; they never hold
+    values, so they can go into reports and audit entries.
     """
 
     def __init__(self, *, operator: str = "mask", per_type: Mapping[str, str] | None = None,
@@ -258,6 +261,7 @@ class Redactor:
         self._encryptor = encryptor
         self.placeholders = Placeholders()
         self.counts: Counter[str] = Counter()
+        self.operators: Counter[str] = Counter()
         # mask and hash are pure but slow for phones (libphonenumber): memoized per document, never
         # process-wide, so redacted values do not outlive the document in memory.
         self._memo: dict[tuple[str, str, str], str] = {}
@@ -302,6 +306,7 @@ class Redactor:
         if not value:
             return value
         self.counts[entity_type] += 1
+        self.operators[operator] += 1
         return self.replacement(entity_type, value, operator)
 
     def redact_row(self, row: Mapping[str, Any], scanner: Scanner, *,
@@ -321,6 +326,14 @@ class Redactor:
             else:
                 out[name] = value
         return out
+
+    def redact_whole(self, value: Any, operator: str, scanner: Scanner) -> Any:
+        """A whole value (a cell of a ``columns`` column, a document's author) under ``operator``.
+
+        Typed when one finding covers all of it (so hashes and placeholders join with free text), else
+        counted as ``VALUE``. ``None``, ``""`` and booleans come back unchanged; other values as text.
+        """
+        return self._redact_cell(value, operator, scanner)
 
     def _redact_cell(self, value: Any, operator: str, scanner: Scanner) -> Any:
         if value is None or value == "" or isinstance(value, bool):
@@ -404,6 +417,7 @@ def _apply(text: str, spans: list[tuple[int, int, Finding]], redactor: Redactor)
         parts.append(new)
         items.append(RedactedItem(finding.type, start, end, written, written + len(new), operator))
         redactor.counts[finding.type] += 1
+        redactor.operators[operator] += 1
         written += len(new)
         position = end
     parts.append(text[position:])

@@ -18,6 +18,13 @@ module-level cache (:func:`_worker_scanner`); Spark reuses Python workers betwee
 report says how many builds happened in how many processes (an accumulator), so this is observable
 on a real cluster, not only in tests.
 
+The scan options of the local engine work here too: ``entity_types``, an allow list, a deny list and
+custom recognizers (the files of ``qorgau scan --allow/--deny/--custom-recognizers``). The files are
+read and checked on the driver — a bad file fails before Spark starts, with the local engine's message —
+and their *contents* travel to the executors in a :class:`ScanRecipe` (a broadcast variable, sent once per
+executor), because on a cluster the executors cannot see the driver's files. The recipe's digest is the
+cache key, so a worker builds one scanner per distinct configuration, never per row or batch.
+
 Totals in :class:`SparkScanReport` come from an aggregation over the written Parquet (a small
 ``groupBy`` result), never from collecting the findings to the driver.
 
@@ -27,10 +34,13 @@ and small: no UI, driver bound to 127.0.0.1, few shuffle partitions.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -87,22 +97,110 @@ class SparkScanReport:
                 "scanner_builds": self.scanner_builds, "worker_processes": self.worker_processes}
 
 
+# --- the scanner's recipe (driver → executors) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanRecipe:
+    """Everything an executor needs to build the scanner, as plain data (picklable, no file paths).
+
+    ``allow``/``deny`` hold the list files' entries as read on the driver (``deny_type`` is the entity
+    type of a plain deny list), ``custom`` the parsed YAML of custom recognizers; ``*_source`` are the
+    file names, used in error messages exactly as the local engine uses them. ``repr`` shows sizes only:
+    a deny list may hold leaked identifiers.
+    """
+
+    identifiers_only: bool = False
+    min_score: float = 0.5
+    entity_types: tuple[str, ...] | None = None
+    allow: tuple[str, ...] | None = None
+    allow_source: str = "allow"
+    deny: tuple[str, ...] | dict[str, list[str]] | None = None
+    deny_type: str | None = None
+    deny_source: str = "deny"
+    custom: Any = None
+    custom_source: str = "<custom>"
+
+    @classmethod
+    def from_files(cls, *, identifiers_only: bool = False, min_score: float = 0.5,
+                   entity_types: Sequence[str] | None = None, allow: str | None = None, deny: str | None = None,
+                   custom_recognizers: str | None = None) -> ScanRecipe:
+        """Read and check the list and recognizer files here, on the driver; errors name the file."""
+        from .custom import CustomRecognizerError, load_custom_recognizers
+        from .lists import AllowList, DenyList, ListError, _read_list_file
+
+        options: dict[str, Any] = {"identifiers_only": identifiers_only, "min_score": float(min_score),
+                                   "entity_types": tuple(sorted(set(entity_types))) if entity_types else None}
+        try:
+            if allow is not None:
+                AllowList.from_file(allow)  # the local engine's checks and messages
+                entries, _ = _read_list_file(Path(allow))
+                options.update(allow=tuple(str(e) for e in entries), allow_source=Path(allow).name)
+            if deny is not None:
+                DenyList.from_file(deny)
+                entries, file_type = _read_list_file(Path(deny))
+                options.update(deny=({str(k): [str(v) for v in vs] for k, vs in entries.items()}
+                                     if isinstance(entries, dict) else tuple(str(e) for e in entries)),
+                               deny_type=file_type, deny_source=Path(deny).name)
+            if custom_recognizers is not None:
+                import yaml
+
+                load_custom_recognizers(custom_recognizers)
+                data = yaml.safe_load(Path(custom_recognizers).read_text(encoding="utf-8-sig"))
+                options.update(custom=data, custom_source=Path(custom_recognizers).name)
+        except (ListError, CustomRecognizerError) as exc:
+            raise SparkScanError(str(exc)) from None
+        return cls(**options)
+
+    @functools.cached_property
+    def key(self) -> str:
+        """A digest of the whole configuration: the worker cache's key (computed once per recipe)."""
+        blob = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def build(self) -> Scanner:
+        from .engine import Scanner
+        from .recognizers import default_recognizers
+
+        options: dict[str, Any] = {"min_score": self.min_score}
+        if self.entity_types is not None:
+            options["entity_types"] = self.entity_types
+        if self.allow is not None:
+            from .lists import AllowList
+
+            options["allow"] = AllowList(self.allow, source=self.allow_source)
+        if self.deny is not None:
+            from .lists import DEFAULT_DENY_TYPE, DenyList
+
+            options["deny"] = DenyList(self.deny, entity_type=self.deny_type or DEFAULT_DENY_TYPE,
+                                       source=self.deny_source)
+        recognizers = list(default_recognizers(include_nlp=not self.identifiers_only))
+        if self.custom is not None:
+            from .custom import custom_recognizers_from_dict
+
+            recognizers.extend(custom_recognizers_from_dict(self.custom, source=self.custom_source))
+        return Scanner(recognizers, **options)
+
+    def __repr__(self) -> str:
+        deny = len(self.deny) if self.deny is not None else 0
+        return (f"ScanRecipe(identifiers_only={self.identifiers_only}, min_score={self.min_score}, "
+                f"entity_types={self.entity_types}, allow={len(self.allow or ())}, deny={deny}, "
+                f"custom={self.custom is not None})")
+
+
 # --- on the executors -------------------------------------------------------------------------------
 
-# One scanner per (identifiers_only, min_score) per Python worker process; see the module docstring.
-_SCANNERS: dict[tuple[bool, float], Scanner] = {}
-BUILDS: dict[tuple[bool, float], int] = {}  # constructions in this process, for the report and tests
+# One scanner per recipe (its digest) per Python worker process; see the module docstring.
+_SCANNERS: dict[str, Scanner] = {}
+BUILDS: dict[str, int] = {}  # constructions in this process by recipe key, for the report and tests
 
 
-def _worker_scanner(identifiers_only: bool, min_score: float, builds: Any = None) -> Scanner:
-    """This process's scanner for the configuration, built on first use and reused afterwards."""
-    key = (identifiers_only, min_score)
+def _worker_scanner(recipe: ScanRecipe, builds: Any = None) -> Scanner:
+    """This process's scanner for the recipe, built on first use and reused afterwards."""
+    key = recipe.key
     scanner = _SCANNERS.get(key)
     if scanner is None:
-        from .engine import Scanner
-
-        factory = Scanner.identifiers_only if identifiers_only else Scanner.default
-        scanner = factory(min_score=min_score)
+        scanner = recipe.build()
         _SCANNERS[key] = scanner
         BUILDS[key] = BUILDS.get(key, 0) + 1
         if builds is not None:
@@ -144,11 +242,15 @@ def _findings_frame(out: dict[str, list[Any]]) -> pd.DataFrame:
     return frame.astype({"start": "int32", "end": "int32", "score": "float64"})
 
 
-def _make_scan_batches(names: list[str], identifiers_only: bool, min_score: float, builds: Any):
-    """The function ``mapInPandas`` runs: positional text columns ``c0…`` are reported by real name."""
+def _make_scan_batches(names: list[str], recipe: Any, builds: Any):
+    """The function ``mapInPandas`` runs: positional text columns ``c0…`` are reported by real name.
+
+    ``recipe`` is a broadcast :class:`ScanRecipe` (its value is fetched once per executor), or the recipe.
+    """
 
     def scan_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        scanner = _worker_scanner(identifiers_only, min_score, builds)
+        value = recipe.value if hasattr(recipe, "value") else recipe
+        scanner = _worker_scanner(value, builds)
         for batch in batches:
             out: dict[str, list[Any]] = {k: [] for k in ("source_file", "row_id", "column", "type", "start",
                                                          "end", "score", "category", "recognizer")}
@@ -265,7 +367,9 @@ def _text_columns(df: DataFrame, requested: list[str] | None, id_column: str | N
 def run_spark_scan(input_path: str, output_path: str, *, input_format: InputFormat | None = None,
                    text_columns: list[str] | None = None, id_column: str | None = None,
                    identifiers_only: bool = False, min_score: float = 0.5, master: str = "local[*]",
-                   spark: SparkSession | None = None, overwrite: bool = False) -> SparkScanReport:
+                   spark: SparkSession | None = None, overwrite: bool = False,
+                   entity_types: Sequence[str] | None = None, allow: str | None = None, deny: str | None = None,
+                   custom_recognizers: str | None = None) -> SparkScanReport:
     """Scan CSV/Parquet/JSON Lines at ``input_path`` on Spark; write findings Parquet to ``output_path``.
 
     ``text_columns`` defaults to every string column (except ``id_column``); named non-string columns
@@ -273,9 +377,15 @@ def run_spark_scan(input_path: str, output_path: str, *, input_format: InputForm
     ``monotonically_increasing_id`` (unique, not consecutive) when there is none. A ``spark`` session
     passed in is used and left running; otherwise one is built on ``master`` and stopped at the end.
     An existing ``output_path`` is an error unless ``overwrite`` (Spark then replaces the directory).
+
+    ``entity_types``, ``allow``, ``deny`` and ``custom_recognizers`` (file paths on the driver) are the
+    local engine's options (:class:`~qorgau.discovery.scanning.ScannerSpec`), with the same file formats
+    and the same results; the files' contents are shipped to the executors (:class:`ScanRecipe`).
     """
     if not 0.0 <= min_score <= 1.0:
         raise SparkScanError("min_score must be between 0 and 1")
+    recipe = ScanRecipe.from_files(identifiers_only=identifiers_only, min_score=min_score, entity_types=entity_types,
+                                   allow=allow, deny=deny, custom_recognizers=custom_recognizers)
     kind = input_format or infer_input_format(input_path)
     if kind not in ("csv", "parquet", "jsonl"):
         raise SparkScanError(f"unknown input format {kind!r}: use csv, parquet or jsonl")
@@ -288,15 +398,14 @@ def run_spark_scan(input_path: str, output_path: str, *, input_format: InputForm
     own_session = spark is None
     session = build_session(master) if spark is None else spark
     try:
-        return _run(session, input_path, output_path, kind, text_columns, id_column, identifiers_only,
-                    float(min_score), overwrite)
+        return _run(session, input_path, output_path, kind, text_columns, id_column, recipe, overwrite)
     finally:
         if own_session:
             session.stop()
 
 
 def _run(spark: SparkSession, input_path: str, output_path: str, kind: str, text_columns: list[str] | None,
-         id_column: str | None, identifiers_only: bool, min_score: float, overwrite: bool) -> SparkScanReport:
+         id_column: str | None, recipe: ScanRecipe, overwrite: bool) -> SparkScanReport:
     from pyspark.sql import functions as F
 
     df = _read(spark, input_path, kind)
@@ -308,9 +417,12 @@ def _run(spark: SparkSession, input_path: str, output_path: str, kind: str, text
     prepared = df.select(F.input_file_name().alias(_SOURCE), row_id.alias(_ROW),
                          *(F.col(f"`{n}`").cast("string").alias(f"c{i}") for i, n in enumerate(names)))
     builds = spark.sparkContext.accumulator({}, PidCounts())
-    findings = prepared.mapInPandas(_make_scan_batches(names, identifiers_only, min_score, builds),
-                                    schema=FINDINGS_SCHEMA_DDL)
-    findings.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_path)
+    shipped = spark.sparkContext.broadcast(recipe)
+    try:
+        findings = prepared.mapInPandas(_make_scan_batches(names, shipped, builds), schema=FINDINGS_SCHEMA_DDL)
+        findings.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_path)
+    finally:
+        shipped.unpersist()
 
     rows = df.count()
     written = spark.read.parquet(output_path)

@@ -145,3 +145,147 @@ def test_without_credentials_nothing_is_redacted(server: LiveServer) -> None:
     with server.client() as c:
         r = c.post("/api/v1/redact", json={"text": TEXT})
     assert r.status_code == 401 and IIN not in r.text
+
+
+# --- POST /api/v1/redact/file: one file in, the same kind of file out -----------------------------------------
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _workbook_bytes() -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["ИИН", "ФИО", "Комментарий", "Сумма"])
+    ws.append([IIN, "Жаксылыков Ерлан", "тел. +7 701 234 56 78", 15000])
+    ws.append(["061211600012", "Иванова Анна", "почта aigerim@gov.kz", 700])
+    wb.properties.creator = "Жаксылыков Ерлан"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _zip_text(data: bytes) -> str:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+
+
+def _upload(client, name: str, data: bytes, **form: str):
+    return client.post("/api/v1/redact/file", files={"file": (name, data, "application/octet-stream")}, data=form)
+
+
+def test_an_uploaded_workbook_comes_back_redacted_with_counts_in_a_header(server: LiveServer, tenant_a: Tenant) -> None:
+    import io
+    import json
+
+    from openpyxl import load_workbook
+
+    with server.client(tenant_a.api_key) as c:
+        r = _upload(c, "clients.xlsx", _workbook_bytes(), operator="replace", columns='{"ФИО": "mask"}')
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["content-type"] == XLSX_TYPE
+    assert r.headers["content-disposition"] == 'attachment; filename="redacted.xlsx"'
+    counts = json.loads(r.headers["x-qorgau-redactions"])
+    assert counts["counts"]["KZ_IIN"] == 2 and counts["operators"]["mask"] == 2 and counts["total"] >= 6
+    for value in (*VALUES, "061211600012", "Иванова", "aigerim"):
+        assert value not in _zip_text(r.content) and value not in r.headers["x-qorgau-redactions"]
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert [c.value for c in ws[1]] == ["ИИН", "ФИО", "Комментарий", "Сумма"]
+    assert ws["A2"].value == "[KZ_IIN_1]" and ws["B2"].value == "********** *****" and ws["D2"].value == 15000
+
+
+def test_an_uploaded_file_hashed_with_the_organizations_key_is_audited_by_kind_and_counts(
+        server: LiveServer, platform: Platform, tenant_a: Tenant) -> None:
+    import io
+    import json
+
+    with server.client(tenant_a.api_key) as c:
+        r = _upload(c, "rows.jsonl", (json.dumps({"id": 1, "text": f"ИИН {IIN}"}) + "\n").encode(),
+                    operator="hash", text_field="text")
+    assert r.status_code == 200, r.text[:300]
+    with platform.db.transaction() as s:
+        key = organization_hash_key(s, platform.keyring, tenant_a.org_id)
+    assert json.loads(io.BytesIO(r.content).read()) == {"id": 1, "text": f"ИИН {hash_value('KZ_IIN', IIN, key)}"}
+    entries = _redaction_entries(platform, tenant_a)
+    assert len(entries) == 1 and entries[0].object_type == "file"
+    assert entries[0].details["kind"] == "jsonl" and entries[0].details["counts"] == {"KZ_IIN": 1}
+
+
+def test_a_pdf_is_refused_in_place_and_its_text_is_given_with_to_text(server: LiveServer, tenant_a: Tenant) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "discovery"))
+    from test_redact_files import PDF_PAGES, make_pdf
+
+    path = Path(server.app.state.platform.settings.data_dir) / "scan.pdf"
+    make_pdf(path, PDF_PAGES)
+    with server.client(tenant_a.api_key) as c:
+        refused = _upload(c, "scan.pdf", path.read_bytes())
+        text = _upload(c, "scan.pdf", path.read_bytes(), to_text="true", identifiers_only="true")
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "to_text"
+    assert "to_text" in refused.json()["error"]["message"]
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert "=== page 1 ===" in text.text and "06******0012" in text.text and "061211600012" not in text.text
+
+
+@pytest.mark.parametrize("name, data, form, status, field, code", [
+    ("a.exe", b"MZ", {}, 422, "file", "invalid_input"),
+    ("a.xlsx", b"PK\x03\x04garbage", {}, 422, "file", "unreadable_file"),
+    ("a.txt", b"", {}, 422, "file", "invalid_input"),
+    ("a.csv", b"iin\n791028302728\n", {"columns": '{"salary": "drop"}'}, 422, "columns", "invalid_input"),
+    ("a.csv", b"iin\n", {"columns": "iin=drop"}, 422, "columns", "invalid_input"),
+    ("a.csv", b"iin\n", {"per_type": '{"SHOE_SIZE": "mask"}'}, 422, "per_type", "invalid_input"),
+    ("a.csv", b"iin\n", {"per_type": '{"KZ_IIN": "burn"}'}, 422, "per_type.KZ_IIN", "invalid_input"),
+    ("a.csv", b"iin\n", {"operator": "shred"}, 422, "operator", "invalid_input"),
+    ("a.csv", b"iin\n", {"min_score": "7"}, 422, "min_score", "invalid_input"),
+    ("a.txt", b"x", {"text_field": "text"}, 422, "text_field", "invalid_input"),
+])
+def test_bad_uploads_are_refused_naming_the_field(server: LiveServer, tenant_a: Tenant, name: str, data: bytes,
+                                                  form: dict, status: int, field: str, code: str) -> None:
+    with server.client(tenant_a.api_key) as c:
+        r = _upload(c, name, data, **form)
+    assert r.status_code == status, r.text[:300]
+    error = r.json()["error"]
+    assert error["field"] == field and error["code"] == code and IIN not in r.text
+
+
+def test_an_upload_over_the_limit_is_refused(server: LiveServer, tenant_a: Tenant,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "MAX_FILE_BYTES", 1024)
+    with server.client(tenant_a.api_key) as c:
+        r = _upload(c, "big.txt", b"x" * 2048)
+    assert r.status_code == 413 and r.json()["error"]["field"] == "file"
+
+
+def test_a_json_body_or_no_file_is_a_client_error(server: LiveServer, tenant_a: Tenant) -> None:
+    with server.client(tenant_a.api_key) as c:
+        r = c.post("/api/v1/redact/file", json={"text": TEXT})
+        empty = c.post("/api/v1/redact/file", data={"operator": "mask"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "file"
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "file"
+
+
+@pytest.mark.parametrize("role, allowed", [("dpo", True), ("reviewer", True), ("regulator", False)])
+def test_only_staff_and_reviewers_may_redact_files(server: LiveServer, platform: Platform, tenant_a: Tenant,
+                                                   role: str, allowed: bool) -> None:
+    with platform.db.transaction() as s:
+        _, secret = auth.create_api_key(s, organization_id=tenant_a.org_id, name=f"{role} file key", roles=[role],
+                                        actor="test")
+    with server.client(secret) as c:
+        r = _upload(c, "a.txt", f"ИИН {IIN}\n".encode())
+    assert (r.status_code == 200) is allowed, (role, r.status_code)
+    if not allowed:
+        assert r.status_code == 403 and IIN not in r.text
+
+
+def test_without_credentials_no_file_is_redacted(server: LiveServer) -> None:
+    with server.client() as c:
+        r = _upload(c, "a.txt", f"ИИН {IIN}\n".encode())
+    assert r.status_code == 401 and IIN not in r.text

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from qorgau.discovery.engine import Scanner
+from qorgau.discovery.scanning import ScannerSpec
 from qorgau.discovery.spark import (
     FINDINGS_SCHEMA_DDL,
+    ScanRecipe,
     SparkScanError,
     infer_input_format,
     run_spark_scan,
@@ -197,6 +199,7 @@ def test_the_scanner_is_built_once_per_worker_process_not_per_row_or_batch(spark
     write_csv(folder / "a.csv", rows[:80])  # two files: two partitions, up to two worker processes
     write_csv(folder / "b.csv", rows[80:])
     min_score = 0.61  # a configuration no earlier test used, so each process must build it afresh
+    key = ScanRecipe(identifiers_only=True, min_score=min_score).key
 
     report = run_spark_scan(str(folder), str(tmp_path / "out"), id_column="id", identifiers_only=True,
                             min_score=min_score, spark=spark)
@@ -214,7 +217,7 @@ def test_the_scanner_is_built_once_per_worker_process_not_per_row_or_batch(spark
         from qorgau.discovery import spark as module
 
         for _ in frames:
-            yield _pd.DataFrame({"pid": [_os.getpid()], "builds": [module.BUILDS.get((True, min_score), 0)]})
+            yield _pd.DataFrame({"pid": [_os.getpid()], "builds": [module.BUILDS.get(key, 0)]})
 
     seen = spark.range(0, 64, numPartitions=4).mapInPandas(probe, schema="pid long, builds long").collect()
     assert all(r["builds"] <= 1 for r in seen)
@@ -302,3 +305,154 @@ def test_qorgau_scan_engine_spark_writes_parquet_and_prints_a_summary(spark, tmp
     summary = _json.loads(result.stdout)
     assert summary["rows_scanned"] == 12 and summary["counts_by_type"]["KZ_IIN"] >= 9  # every 5th IIN is invalid
     assert written_findings(spark, tmp_path / "out")
+
+
+# --- the local engine's options: allow list, deny list, custom recognizers, types ---------------------------
+
+SWITCHBOARD = "+7 727 000 00 00"  # the company's own number: on the allow list
+CUSTOM_YAML = r"""
+recognizers:
+  - name: employee_id
+    entity_type: EMPLOYEE_ID
+    patterns:
+      - {name: tab_number, regex: 'TAB-\d{5}', score: 0.4}
+    context: [табельный, employee]
+    context_boost: 0.3
+"""
+
+
+def option_files(tmp_path: Path) -> dict[str, Path]:
+    allow = tmp_path / "allow.txt"
+    allow.write_text(f"# our switchboard\n{SWITCHBOARD}\n", encoding="utf-8")
+    deny = tmp_path / "deny.yaml"
+    deny.write_text("entity_type: LEAKED_CODE\nvalues: [ZX-99-AB, 're:QX-\\d{3}']\n", encoding="utf-8")
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(CUSTOM_YAML, encoding="utf-8")
+    return {"allow": allow, "deny": deny, "custom": custom}
+
+
+def option_rows(n: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(n):
+        note = [
+            f"звоните в офис {SWITCHBOARD} или клиенту +7 701 234 56 {i % 100:02d}",
+            f"табельный номер TAB-{10000 + i}, ИИН {make_iin(i * 11 + 3)}",
+            f"утечка: код ZX-99-AB и QX-{100 + i}",
+            "ничего личного",
+        ][i % 4]
+        out.append({"id": f"r{i}", "note": note})
+    return out
+
+
+def test_allow_deny_and_custom_recognizers_give_the_local_engines_findings(spark, tmp_path):
+    files = option_files(tmp_path)
+    rows = option_rows(32)
+    write_csv(tmp_path / "notes.csv", rows)
+
+    report = run_spark_scan(str(tmp_path / "notes.csv"), str(tmp_path / "out"), id_column="id", spark=spark,
+                            allow=str(files["allow"]), deny=str(files["deny"]),
+                            custom_recognizers=str(files["custom"]))
+
+    local = ScannerSpec(allow=str(files["allow"]), deny=str(files["deny"]), custom=str(files["custom"]))()
+    expected = expected_findings(rows, ["note"], local)
+    assert written_findings(spark, tmp_path / "out") == expected
+    by_type = Counter(e[2] for e in expected)
+    assert by_type["EMPLOYEE_ID"] == 8 and by_type["LEAKED_CODE"] == 16  # ZX-99-AB and QX-1nn in 8 rows
+    assert report.counts_by_type == dict(sorted(by_type.items()))
+    # the allowed switchboard is never reported, the client's phone on the same line is
+    phones = [e for e in expected if e[2] == "PHONE_NUMBER"]
+    assert len(phones) == 8
+    assert all(rows[int(e[0][1:])]["note"][e[3]:e[4]] != SWITCHBOARD for e in phones)
+
+
+def test_types_limit_the_spark_scan_like_the_local_one(spark, tmp_path):
+    files = option_files(tmp_path)
+    rows = option_rows(16)
+    write_csv(tmp_path / "notes.csv", rows)
+
+    report = run_spark_scan(str(tmp_path / "notes.csv"), str(tmp_path / "out"), id_column="id", spark=spark,
+                            identifiers_only=True, entity_types=["KZ_IIN", "EMPLOYEE_ID"],
+                            custom_recognizers=str(files["custom"]))
+
+    local = ScannerSpec(identifiers_only=True, entity_types=("EMPLOYEE_ID", "KZ_IIN"),
+                        custom=str(files["custom"]))()
+    assert written_findings(spark, tmp_path / "out") == expected_findings(rows, ["note"], local)
+    assert set(report.counts_by_type) == {"KZ_IIN", "EMPLOYEE_ID"}
+
+
+def test_a_scanner_with_lists_is_still_built_once_per_worker(spark, tmp_path):
+    files = option_files(tmp_path)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rows = option_rows(160)
+    write_csv(folder / "a.csv", rows[:80])
+    write_csv(folder / "b.csv", rows[80:])
+
+    report = run_spark_scan(str(folder), str(tmp_path / "out"), id_column="id", identifiers_only=True,
+                            min_score=0.57, allow=str(files["allow"]), deny=str(files["deny"]), spark=spark)
+
+    assert 1 <= report.scanner_builds <= report.worker_processes <= 2 < 160 // BATCH_ROWS
+
+
+def test_the_executors_get_the_files_contents_not_their_paths(tmp_path):
+    import pickle
+
+    files = option_files(tmp_path)
+    recipe = ScanRecipe.from_files(allow=str(files["allow"]), deny=str(files["deny"]),
+                                   custom_recognizers=str(files["custom"]), identifiers_only=True)
+    shipped = pickle.dumps(recipe)
+    assert str(tmp_path).encode() not in shipped
+    for path in files.values():
+        path.unlink()  # an executor on another machine has none of these files
+    scanner = pickle.loads(shipped).build()
+    found = {f.type for f in scanner.scan(f"табельный TAB-12345, код ZX-99-AB, офис {SWITCHBOARD}")}
+    assert found == {"EMPLOYEE_ID", "LEAKED_CODE"}
+    assert "ZX-99-AB" not in repr(recipe) and SWITCHBOARD not in repr(recipe)
+
+
+def test_the_recipe_key_changes_with_the_lists_contents(tmp_path):
+    files = option_files(tmp_path)
+    first = ScanRecipe.from_files(deny=str(files["deny"]))
+    again = ScanRecipe.from_files(deny=str(files["deny"]))
+    files["deny"].write_text("entity_type: LEAKED_CODE\nvalues: [ZX-99-AC]\n", encoding="utf-8")
+    changed = ScanRecipe.from_files(deny=str(files["deny"]))
+    assert first.key == again.key != changed.key
+    assert ScanRecipe(min_score=0.5).key != ScanRecipe(min_score=0.6).key
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("allow.yaml", "{KZ_IIN: [x]}\n", "allow.yaml: an allow list is a list of values"),
+    ("deny.txt", "re:(unclosed\n", "deny.txt[0]: invalid regex"),
+    ("custom.yaml", "recognizers:\n  - {entity_type: A}\n", "custom.yaml: recognizers[0].name"),
+])
+def test_a_bad_list_or_recognizer_file_fails_on_the_driver_naming_it(tmp_path, name, content, expected):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    option = {"allow.yaml": "allow", "deny.txt": "deny", "custom.yaml": "custom_recognizers"}[name]
+    write_csv(tmp_path / "in.csv", option_rows(2))
+    # No Spark session is given or started: the files are checked before the JVM is touched.
+    with pytest.raises(SparkScanError) as exc:
+        run_spark_scan(str(tmp_path / "in.csv"), str(tmp_path / "out"), **{option: str(path)})
+    assert expected in str(exc.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_qorgau_scan_engine_spark_passes_allow_deny_custom_and_types(spark, tmp_path):
+    from typer.testing import CliRunner
+
+    from qorgau.cli.main import app
+
+    files = option_files(tmp_path)
+    rows = option_rows(8)
+    write_csv(tmp_path / "in.csv", rows)
+    result = CliRunner().invoke(app, ["scan", "--engine", "spark", str(tmp_path / "in.csv"), "--output",
+                                      str(tmp_path / "out"), "--id-column", "id", "--identifiers-only",
+                                      "--allow", str(files["allow"]), "--deny", str(files["deny"]),
+                                      "--custom-recognizers", str(files["custom"]),
+                                      "--types", "EMPLOYEE_ID,LEAKED_CODE,PHONE_NUMBER"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["counts_by_type"] == {"EMPLOYEE_ID": 2, "LEAKED_CODE": 4, "PHONE_NUMBER": 2}
+    bad = CliRunner().invoke(app, ["scan", "--engine", "spark", str(tmp_path / "in.csv"), "--output",
+                                   str(tmp_path / "out2"), "--types", "SHOE_SIZE"])
+    assert bad.exit_code == 2 and "SHOE_SIZE" in bad.stderr
