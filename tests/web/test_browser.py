@@ -7,8 +7,6 @@ with a reason when it is missing. Screenshots land in ``test-output/screenshots/
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,50 +16,16 @@ from qorgau.core import audit
 from qorgau.core.demo import seed_demo
 from qorgau.core.platform import Platform
 
+# The Chromium fixtures (``browser``, ``page``) live in ``tests/web/conftest.py`` so every module shares one
+# Playwright (two sync Playwrights in one process fail); the helpers are re-exported for other modules.
+from .conftest import CHROMIUM_ARGS, chromium_path  # noqa: F401
+
 if TYPE_CHECKING:
     from conftest import LiveServer, Tenant  # tests/conftest.py
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def chromium_path() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian chromium not installed; `make test` installs it when run as root")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser profile per test, asking for English unless a test switches language."""
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    # 4xx answers (a wrong password, an unknown entry) are expected; script and CSP errors are not.
-    tab.on("console", lambda msg: errors.append(msg.text)
-           if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    yield tab
-    context.close()
-    assert not errors, f"JavaScript or CSP errors in the page: {errors}"
-
-
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -130,12 +94,12 @@ def test_a_tenant_user_logs_in_and_sees_the_dashboard(page: Any, server: LiveSer
     expect(page.locator("h1 .badge-demo")).to_have_count(0)
     shot(page, "04-dashboard")
 
-    nav.get_by_role("link", name="Consents").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Consents")
+    nav.get_by_role("link", name="AI decisions").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("AI decisions")
     expect(page.get_by_text("This module is not yet enabled in this version.")).to_be_visible()
-    expect(page.locator("code.rule-id", has_text="L-PD-WITHDRAW")).to_be_visible()
-    expect(nav.get_by_role("link", name="Consents")).to_have_attribute("aria-current", "page")
-    shot(page, "05-module-consents")
+    expect(page.locator("code.rule-id", has_text="L-PD-AUTO")).to_be_visible()
+    expect(nav.get_by_role("link", name="AI decisions")).to_have_attribute("aria-current", "page")
+    shot(page, "05-module-decisions")
 
 
 def test_switching_to_kazakh_translates_the_interface(page: Any, server: LiveServer, tenant_a: Tenant) -> None:
@@ -151,13 +115,13 @@ def test_switching_to_kazakh_translates_the_interface(page: Any, server: LiveSer
     expect(page.get_by_role("button", name="Шығу")).to_be_visible()
     expect(page.get_by_role("button", name="Қазақша")).to_have_attribute("aria-current", "true")
     shot(page, "06-dashboard-kk")
-    nav.get_by_role("link", name="Келісімдер").click()
+    nav.get_by_role("link", name="ЖИ шешімдері").click()
     expect(page.get_by_text("Бұл модуль осы нұсқада әлі қосылмаған.")).to_be_visible()
-    shot(page, "07-module-consents-kk")
+    shot(page, "07-module-decisions-kk")
     page.get_by_role("button", name="Русский").click()
     expect(page.locator("html")).to_have_attribute("lang", "ru")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Согласия")
-    shot(page, "08-module-consents-ru")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Решения ИИ")
+    shot(page, "08-module-decisions-ru")
 
 
 def test_an_entry_s_inclusion_proof_verifies_on_the_server_and_in_the_browser(
