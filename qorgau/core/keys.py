@@ -18,6 +18,7 @@ import secrets
 import stat
 import threading
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import LargeBinary, String, select, update
+from sqlalchemy import LargeBinary, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base, Database, utcnow
@@ -153,6 +154,17 @@ class FileKeyProvider:
         blob = nonce + AESGCM(self._keys[kid]).encrypt(nonce, key, kid.encode() + b"|" + context)
         return WrappedKey(kid, blob)
 
+    def wrap_many(self, keys: Sequence[bytes], contexts: Sequence[bytes]) -> list[WrappedKey]:
+        """:meth:`wrap` for a batch, with one cipher object (optional; :class:`KeyRing` uses it when present)."""
+        kid = self._active
+        cipher = AESGCM(self._keys[kid])
+        prefix = kid.encode() + b"|"
+        out = []
+        for key, context in zip(keys, contexts, strict=True):
+            nonce = secrets.token_bytes(NONCE_BYTES)
+            out.append(WrappedKey(kid, nonce + cipher.encrypt(nonce, key, prefix + context)))
+        return out
+
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
         master = self._keys.get(wrapped.master_key_id)
         if master is None:
@@ -252,6 +264,53 @@ class KeyRing:
         except InvalidTag:
             raise IntegrityFailure("ciphertext failed authentication") from None
 
+    def create_data_keys(self, session: Session, purpose: str, key_ids: Sequence[str]) -> list[bytes]:
+        """Create many data keys with one multi-row INSERT; returns the plaintext keys, in order.
+
+        The batch path of the identity vault (a key per subject): one INSERT per key costs more than
+        wrapping the key. The plaintext keys are returned so the caller can use them at once instead
+        of unwrapping what it just wrapped; they are never stored unwrapped.
+        """
+        if not key_ids:
+            return []
+        keys = [secrets.token_bytes(KEY_BYTES) for _ in key_ids]
+        contexts = [key_id.encode() for key_id in key_ids]
+        wrap_many = getattr(self.provider, "wrap_many", None)
+        wrapped = (wrap_many(keys, contexts) if wrap_many is not None
+                   else [self.provider.wrap(key, context) for key, context in zip(keys, contexts)])
+        # Driver-level executemany: SQLAlchemy's per-row parameter processing doubles the cost here.
+        conn = session.connection()
+        sqlite = conn.dialect.name == "sqlite"
+        p = "?" if sqlite else "%s"
+        now = utcnow()
+        stamp = now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if sqlite else now
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(
+                f"INSERT INTO data_keys (id, purpose, master_key_id, wrapped, created_at) VALUES ({p}, {p}, {p}, {p}, {p})",
+                [(key_id, purpose, w.master_key_id, w.blob, stamp) for key_id, w in zip(key_ids, wrapped)])
+        finally:
+            cursor.close()
+        return keys
+
+    def data_keys(self, session: Session, key_ids: Iterable[str]) -> dict[str, bytes]:
+        """Unwrap many data keys, reading them with one query per 500 ids.
+
+        Missing and destroyed (crypto-shredded) keys are simply absent from the result; a key that
+        fails to unwrap raises :class:`IntegrityFailure` like :meth:`data_key`.
+        """
+        wanted = list(dict.fromkeys(key_ids))
+        found: dict[str, bytes] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = session.execute(
+                select(DataKey.id, DataKey.master_key_id, DataKey.wrapped)
+                .where(DataKey.id.in_(chunk), DataKey.wrapped.is_not(None))
+            ).all()
+            for key_id, master_key_id, wrapped in rows:
+                found[key_id] = self.provider.unwrap(WrappedKey(master_key_id, bytes(wrapped)), key_id.encode())
+        return found
+
     def destroy_data_key(self, session: Session, key_id: str) -> None:
         """Crypto-shred: forget the wrapped key; everything it encrypted becomes unreadable."""
         result = session.execute(
@@ -261,6 +320,37 @@ class KeyRing:
         )
         if result.rowcount == 0 and session.get(DataKey, key_id) is None:
             raise NotFound(f"data key {key_id} does not exist", field="key_id")
+
+
+def verify_master_keys(session: Session, provider: KeyProvider) -> int:
+    """Check that the provider's master keys open this database's data keys; returns how many were tried.
+
+    One data key per master key id in use is unwrapped. A wrong, replaced or foreign master key file
+    is reported here, at start-up, with a message that names the master key ids (never key bytes),
+    instead of as an "authentication failed" deep inside the first request that needs a key.
+    Raises :class:`KeyFileError`.
+    """
+    rows = session.execute(
+        select(DataKey.master_key_id, func.min(DataKey.id))
+        .where(DataKey.wrapped.is_not(None))
+        .group_by(DataKey.master_key_id)
+    ).all()
+    available = set(provider.key_ids())
+    where = getattr(provider, "path", "the key provider")
+    for master_key_id, key_id in rows:
+        if master_key_id not in available:
+            raise KeyFileError(
+                f"master key {master_key_id} wraps data keys in this database but is not in {where}: "
+                "wrong or replaced master key file (restore the right one from its backup)")
+        row = session.get(DataKey, key_id)
+        assert row is not None and row.wrapped is not None and row.master_key_id is not None
+        try:
+            provider.unwrap(WrappedKey(row.master_key_id, bytes(row.wrapped)), row.id.encode())
+        except IntegrityFailure:
+            raise KeyFileError(
+                f"master key {master_key_id} in {where} does not open this database's data keys "
+                "(authentication failed): wrong master key file for this database") from None
+    return len(rows)
 
 
 def parse_ciphertext(blob: bytes) -> tuple[str, bytes, bytes]:
