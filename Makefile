@@ -45,6 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_append.py
 	$(BIN)/python bench/identifiers_validate.py
 	$(BIN)/python bench/scan_throughput.py $(if $(wildcard bench/.venv-presidio/bin/python),,--no-presidio)
+	$(BIN)/python bench/redact_files.py
+	$(BIN)/python bench/datamap_scan.py
+	$(BIN)/python bench/vault.py
+	$(BIN)/python bench/vault_split.py
+	$(BIN)/python bench/consent_check.py
+	$(BIN)/python bench/citizen_portal.py
 
 bench-presidio:  ## the benchmark-only Presidio venv for bench/scan_throughput.py
 	$(PYTHON) -m venv bench/.venv-presidio && bench/.venv-presidio/bin/pip install -q -r bench/requirements-presidio.txt

@@ -20,7 +20,8 @@ from ..core.errors import QorgauError
 from ..core.platform import Platform
 from ..core.settings import Settings
 from . import metrics
-from .routes import accounts, audit, discovery, redact, reference, system
+from .routes import accounts, audit, datamap, discovery, redact, reference, system
+from .routes import consent as consent_routes
 
 log = logging.getLogger("qorgau.api")
 access_log = logging.getLogger("qorgau.access")
@@ -49,13 +50,18 @@ def _validation_message(err: dict[str, Any]) -> str:
 class BodySizeLimit:
     """Reject bodies over the limit before reading them (Content-Length) or while streaming them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths that take bigger bodies (scan uploads) get a limit of their own.
+        self.larger = {path: BodySizeLimit(app, n) for path, n in (larger or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.larger:
+            await self.larger[scope["path"]](scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
@@ -106,9 +112,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     platform: Platform = app.state.platform
     interval = platform.settings.sth_interval_seconds
     task = asyncio.create_task(_sign_periodically(platform, interval)) if interval > 0 else None
+    scan_workers = datamap.jobs.start_workers(platform)  # settings.scan_workers threads (0: none)
+    consent_dispatcher = consent_routes.start_dispatcher(platform)  # webhook outbox (QORGAU_CONSENT_DISPATCHER)
     try:
         yield
     finally:
+        await asyncio.to_thread(scan_workers.stop)
+        if consent_dispatcher is not None:
+            await asyncio.to_thread(consent_dispatcher.stop)
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -190,11 +201,17 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes,
+                       larger=datamap.upload_body_limits(platform.settings))
+    app.add_middleware(consent_routes.FastCheck)  # the decision point's hot path (API-key calls)
 
     app.include_router(system.router)
-    for module in (accounts, audit, reference, discovery, redact):
+    for module in (accounts, audit, reference, discovery, redact, datamap):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(consent_routes.router, prefix="/api/v1")
+    from .routes import vault as vault_routes  # the identity vault; install() also checks the master key
+
+    vault_routes.install(app)
 
     from ..web.routes import mount_web
 

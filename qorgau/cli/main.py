@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
@@ -43,6 +44,19 @@ from .scan import scan as _scan  # noqa: E402
 
 app.command("scan")(_scan)
 app.command("redact")(_redact)
+from .datamap import datamap_app as _datamap_app, jobs_app as _jobs_app  # noqa: E402
+app.add_typer(_jobs_app, name="jobs")
+app.add_typer(_datamap_app, name="datamap")
+from .consent import consent_app as _consent_app  # noqa: E402
+app.add_typer(_consent_app, name="consent")
+from .citizens import citizens_app as _citizens_app  # noqa: E402  (citizen identities)
+app.add_typer(_citizens_app, name="citizens")
+from .split import depersonalize_command, join_back_command, split_command  # noqa: E402  (vault datasets)
+app.command("split")(split_command)
+app.command("join-back")(join_back_command)
+app.command("depersonalize")(depersonalize_command)
+from .vault import vault_app  # noqa: E402  (the identity vault)
+app.add_typer(vault_app, name="vault")
 
 out = Console()
 err = Console(stderr=True)
@@ -58,8 +72,8 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except QorgauError as exc:
-            where = f" [{exc.field}]" if exc.field else ""
-            err.print(f"[red]error{where}:[/red] {exc.message}")
+            where = escape(f" [{exc.field}]") if exc.field else ""
+            err.print(f"[red]error{where}:[/red] {escape(exc.message)}")
             raise typer.Exit(2) from None
         except (NotInitialized, KeyFileError, SettingsError) as exc:
             err.print(f"[red]error:[/red] {exc}")

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -287,7 +286,7 @@ def _keys(org: str | None, used: set[str]) -> Iterator[tuple[dict[str, Any], Any
         for details in done:  # the output is complete: record that the keys were used, and how
             with platform.db.transaction(org_id) as session:
                 audit.record(session, actor=_actor(), action="discovery.redact", object_type="file",
-                             object_id=uuid.uuid4().hex, organization_id=org_id, details=details)
+                             object_id=audit.random_object_id("redaction"), organization_id=org_id, details=details)
     finally:
         platform.close()
 

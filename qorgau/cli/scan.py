@@ -11,7 +11,7 @@ import enum
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, Optional
@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..discovery import report
 from ..discovery.scanning import Place, ProgressUpdate, ScannerSpec, SourceResult, scan_paths
@@ -102,13 +103,23 @@ def scan(
     id_column: Annotated[Optional[str], typer.Option("--id-column", help="--engine spark: the row id column.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="--engine spark: replace an existing output.")]
     = False,
+    save: Annotated[bool, typer.Option("--save", help="Also record the results into the data map of the platform "
+                                                      "(`qorgau init` first); the report is unchanged.")] = False,
+    org: Annotated[Optional[str], typer.Option("--org", help="--save: the organization's BIN (default: the only "
+                                                            "organization).")] = None,
 ) -> None:
     """Find personal data in files, directories, stdin and databases."""
     err = Console(stderr=True)
+    if org is not None and not save:
+        _usage(err, "--org is used with --save")
+    if save and (engine is Engine.spark or "-" in paths):
+        _usage(err, "--save records files and databases; not stdin ('-') or --engine spark")
     if engine is Engine.spark:
+        spark_types = _parse_types(types, err, extra_allowed=custom_recognizers is not None or deny is not None)
         _scan_on_spark(err, paths, output, master=spark_master, text_columns=text_columns,
                        id_column=id_column, identifiers_only=identifiers_only, min_score=min_score,
-                       overwrite=overwrite)
+                       overwrite=overwrite, entity_types=sorted(spark_types) if spark_types else None,
+                       allow=_str(allow), deny=_str(deny), custom_recognizers=_str(custom_recognizers))
         return
     wanted = _parse_types(types, err, extra_allowed=custom_recognizers is not None or deny is not None)
     contract = text_field is not None
@@ -137,6 +148,7 @@ def scan(
     # One process: reuse that scanner. Several: each worker builds its own from the picklable spec.
     factory = (lambda: scanner) if workers == 1 else spec
 
+    saver = _DataMapSaver.open(err, org) if save else None
     started = datetime.now(UTC)
     results: list[SourceResult] = []
     found = failed = False
@@ -152,6 +164,8 @@ def scan(
                     sink.write(report.contract_line(place, explain=explain) + "\n")
                 elif place.findings:
                     sink.write(report.place_line(result, place, explain=explain) + "\n")
+        if saver is not None:
+            on_place = saver.collector(on_place)
         for result in scan_paths(paths, factory, workers=workers, sample_rows=sample_rows, text_field=text_field,
                                  id_field=id_field, types=wanted, min_score=min_score,
                                  snippets=fmt is OutputFormat.html, on_place=on_place, on_progress=on_progress):
@@ -163,8 +177,12 @@ def scan(
                 err.print(f"[red]error[/red] {_escape(result.source)}: … {len(result.errors) - 20} more", highlight=False)
             if result.skipped:
                 err.print(f"[yellow]skipped[/yellow] {_escape(result.source)}: {_escape(result.skipped)}", highlight=False)
+            if saver is not None:
+                failed |= not saver.record(result)
             results.append(result)
         _write_report(fmt, results, sink, started=started, explain=explain, to_terminal=output is None)
+    if saver is not None:
+        saver.summary()
     code = (EXIT_FOUND if found else 0) | (EXIT_FAILED if failed else 0)
     raise typer.Exit(code)
 
@@ -297,3 +315,77 @@ def _progress_bar(err: Console, enabled: bool) -> Iterator[Any]:
 
 
 scan.__doc__ = HELP  # the command's --help: inputs, the JSON Lines contract, exit codes
+
+
+class _DataMapSaver:
+    """``--save``: every source goes into the data map in its own transaction as soon as it is scanned.
+
+    The data map's collector rides along with the report's own ``on_place`` (or, for reports that keep
+    places, keeps them exactly as ``scan_paths`` would), so the report's bytes do not change."""
+
+    def __init__(self, err: Console, platform: Any, organization_id: int, actor: str) -> None:
+        self.err, self.platform, self.organization_id, self.actor = err, platform, organization_id, actor
+        self.saved = self.failed = 0
+        self._collector: Any = None
+
+    @classmethod
+    def open(cls, err: Console, org: str | None) -> _DataMapSaver:
+        from ..core import auth
+        from ..core.errors import QorgauError
+        from ..core.keys import KeyFileError
+        from ..core.platform import NotInitialized, Platform
+        from ..core.settings import SettingsError, get_settings
+        from .main import CLI_ACTOR
+
+        try:
+            platform = Platform.open(get_settings())
+        except (NotInitialized, KeyFileError, SettingsError) as exc:
+            _usage(err, f"--save needs the platform: {exc}")
+        try:
+            with platform.db.reader() as session:
+                if org is not None:
+                    found = auth.find_organization_by_bin(session, org)
+                    if found is None:
+                        raise QorgauError("no organization with this BIN; see `qorgau orgs list`", field="--org")
+                    organization_id = found.id
+                else:
+                    orgs = auth.list_organizations(session)
+                    if len(orgs) != 1:
+                        raise QorgauError(f"{len(orgs)} organizations exist; name one with --org BIN", field="--org")
+                    organization_id = orgs[0].id
+        except QorgauError as exc:
+            platform.close()
+            _usage(err, exc.message)
+        return cls(err, platform, organization_id, CLI_ACTOR)
+
+    def collector(self, then: Callable[[SourceResult, Place], None] | None) -> Callable[[SourceResult, Place], None]:
+        from ..discovery.datamap import DataMapCollector
+
+        def keep(result: SourceResult, place: Place) -> None:  # what scan_paths does without on_place
+            if place.findings:
+                result.places.append(place)
+
+        self._collector = DataMapCollector(then=then or keep)
+        return self._collector
+
+    def record(self, result: SourceResult) -> bool:
+        """Record one source; False (and a message naming the source) if the database refused it."""
+        from ..core.errors import QorgauError
+        from ..discovery.datamap import record_result
+
+        try:
+            with self.platform.db.transaction(self.organization_id) as session:
+                saved = record_result(session, result, actor=self.actor, tally=self._collector.take(result))
+        except (QorgauError, SQLAlchemyError) as exc:
+            message = exc.message if isinstance(exc, QorgauError) else f"database error ({type(exc).__name__})"
+            self.err.print(f"[red]error[/red] {_escape(result.source)}: not saved to the data map: {_escape(message)}",
+                           highlight=False)
+            self.failed += 1
+            return False
+        self.saved += saved is not None
+        return True
+
+    def summary(self) -> None:
+        self.err.print(f"data map: {self.saved} source(s) saved for organization {self.organization_id}"
+                       + (f", {self.failed} not saved" if self.failed else ""), highlight=False)
+        self.platform.close()

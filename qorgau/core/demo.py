@@ -40,4 +40,6 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
                                            roles=list(roles), actor="system:demo", language=language)
             assert password is not None
             logins.append(DemoLogin(username, roles, password))
-        return logins
+    from qorgau.consent.demo import seed_consent_demo  # here: qorgau.consent imports this module
+    seed_consent_demo(platform)  # purposes, processors, a verified demo citizen and their consents
+    return logins

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -47,6 +48,59 @@ class Settings(BaseSettings):
     sth_interval_seconds: float = Field(
         default=60.0, ge=0, description="How often the server signs a fresh audit tree head (0 = never)."
     )
+    # --- discovery: background scan jobs (qorgau/discovery/jobs.py) ---
+    scan_roots: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Directories server-side path scans may read (absolute; a JSON list or os.pathsep-"
+                    "separated). '{bin}' in a root is the caller's organization BIN, so each tenant reads "
+                    "only its own subdirectory. Empty: scans of server paths are refused.")
+    scan_workers: int = Field(
+        default=1, ge=0, le=64, description="Scan job workers the API server runs in threads (0 = none; "
+                                            "run `qorgau jobs worker` processes instead).")
+    scan_upload_max_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1024, description="Largest upload (all files of one request) to scan.")
+    scan_job_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How often a worker proves a running job is alive; a job "
+                                                 "silent for 6 heartbeats is re-queued.")
+    # --- consent: webhook delivery through the outbox (qorgau/consent/dispatcher.py) ---
+    consent_dispatcher: bool = Field(
+        default=True, description="Run the webhook dispatcher in the API server (a background thread); "
+                                  "`qorgau consent dispatcher` runs more, or instead.")
+    consent_dispatcher_poll_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="How often an idle dispatcher looks for due messages "
+                                                "(withdrawals in the same process wake it at once).")
+    consent_dispatcher_lease_seconds: float = Field(
+        default=60.0, ge=1, le=3600, description="How long a dispatcher holds a claimed message; a crashed "
+                                                  "dispatcher's messages are delivered by another after it.")
+    consent_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120,
+                                                   description="Timeout of one webhook POST.")
+    consent_webhook_max_attempts: int = Field(default=12, ge=1, le=100,
+                                              description="Attempts before a message is dead-lettered.")
+    consent_webhook_max_age_hours: float = Field(default=72.0, gt=0, le=24 * 30,
+                                                 description="A message not delivered by then is dead-lettered.")
+    consent_webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="First retry delay; doubles per attempt, with jitter.")
+    consent_webhook_backoff_cap_seconds: float = Field(default=3600.0, gt=0, le=86400,
+                                                       description="Longest delay between two attempts.")
+    consent_webhook_allow_http: bool = Field(
+        default=False, description="Allow plain-http webhook URLs to hosts other than loopback (https is "
+                                   "required otherwise).")
+    consent_reidentification: Literal["taxonomy", "strict"] = Field(
+        default="taxonomy", description="Vault re-identification for a purpose of the consent taxonomy needs a "
+                                        "consent or legal basis per subject; 'strict' also refuses purpose codes "
+                                        "outside the taxonomy.")
+
+    @field_validator("scan_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

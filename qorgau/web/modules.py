@@ -1,8 +1,8 @@
 """The modules the navigation shows, what each does and the legal rules behind it.
 
-Only the audit log is enabled in this version. The other pages say — honestly, in the reader's
-language — what the module will do and which rules of ``LEGAL.md`` it implements; they show no sample
-data and no buttons that would do nothing. Every text here is an English msgid translated through the
+Discovery, the identity vault, consents and the audit log are enabled in this version. The other
+pages say — honestly, in the reader's language — what the module will do and which rules of
+``LEGAL.md`` it implements; they show no sample data and no buttons that would do nothing. Every text here is an English msgid translated through the
 catalogs (``N_`` only marks it for the catalog completeness test).
 """
 
@@ -115,21 +115,21 @@ MODULES: tuple[Module, ...] = (
         N_("Classifies each finding as identifying information or the data itself."),
         N_("Builds a data map of where personal data are stored, and redacts them on request."),
         N_("Scales to large datasets with Apache Spark using the same detectors."),
-    ), _rules("L-PD-CAT", "L-PD-GOV", "L-PD-DEPERS")),
+    ), _rules("L-PD-CAT", "L-PD-GOV", "L-PD-DEPERS"), enabled=True),
     Module("vault", "/vault", N_("Identity vault"), N_(
         "Keeps identifying information apart from the data, encrypted with each subject's own key."), (
         N_("Moves identifying columns into the identity vault and leaves pseudonyms in the dataset."),
         N_("Looks subjects up by keyed tokens only, never by an unkeyed hash."),
         N_("Re-identifies a subject only for an authorized purpose, and logs it."),
         N_("Crypto-shreds a subject's key when no legal basis remains."),
-    ), _rules("L-PD-SPLIT", "L-PD-DEPERS", "L-PD-RETENTION", "L-PD-LOCAL"), short_title=N_("Vault")),
+    ), _rules("L-PD-SPLIT", "L-PD-DEPERS", "L-PD-RETENTION", "L-PD-LOCAL"), enabled=True, short_title=N_("Vault")),
     Module("consents", "/consents", N_("Consents"), N_(
         "Records consents with every field the law requires and answers whether processing is allowed now."), (
         N_("Stores each consent with the fields of Art. 8 p. 4 and issues a receipt."),
         N_("Answers at a decision point: may this operator process this subject's data for this purpose now?"),
         N_("Withdrawal takes effect immediately: the next check is denied."),
         N_("Notifies processors and tracks the legal 15-working-day deadline for their confirmation."),
-    ), _rules("L-PD-CONSENT", "L-PD-CONSENT-FIELDS", "L-PD-WITHDRAW", "L-PD-TRANSFER")),
+    ), _rules("L-PD-CONSENT", "L-PD-CONSENT-FIELDS", "L-PD-WITHDRAW", "L-PD-TRANSFER"), enabled=True),
     Module("decisions", "/decisions", N_("AI decisions"), N_(
         "Holds decisions that AI systems propose about people until a human approves them."), (
         N_("Puts each proposed decision in a reviewer queue; it takes effect only after approval."),

@@ -528,6 +528,14 @@ def _redirect_response(request: Request, url: str) -> Response:
 def mount_web(app: FastAPI) -> None:
     """Add the HTML pages, static files and language-aware HTML error pages to ``app``."""
     app.include_router(router)
+    from .discovery import router as discovery_router  # here: web/discovery.py imports this module
+
+    app.include_router(discovery_router)
+    from .consents import router as consents_router  # the consent pages and the citizen portal (/me)
+    app.include_router(consents_router)
+    from .vault import router as vault_router  # here: web/vault.py imports this module
+
+    app.include_router(vault_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:

@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 from conftest import LiveServer, Tenant
+from consent.owned import consent_objects
 from qorgau.api.app import route_table
 from qorgau.core import audit
 from qorgau.core.platform import Platform
+
+from .datamap_helpers import a_data_source_of, a_scan_job_of
+from .vault_helpers import an_erasure_certificate_of
 
 
 def _first_entry_of(platform: Platform, tenant: Tenant) -> int:
@@ -27,6 +31,11 @@ OWNED_BY: dict[str, Callable[[Platform, Tenant], int]] = {
     "user_id": lambda p, t: t.users["admin"][0],
     "key_id": lambda p, t: t.api_key_id,
     "entry_id": _first_entry_of,
+    **{name: (lambda p, t, name=name: consent_objects(p, t)[name]) for name in (  # consent (issue 5)
+        "consent_id", "counterparty_id", "basis_id", "transfer_id", "notification_id", "message_id")},
+    "job_id": a_scan_job_of,
+    "source_id": a_data_source_of,
+    "certificate_id": an_erasure_certificate_of,  # vault (issue 4)
 }
 # Paths that are public on purpose (they reveal only hashes and sizes, never tenant data).
 PUBLIC = {"/api/v1/audit/tree-head", "/api/v1/audit/public-key", "/api/v1/audit/consistency"}

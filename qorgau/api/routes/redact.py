@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,7 +101,7 @@ def redact_text(body: RedactRequest, request: Request, ctx: RedactCtx) -> Redact
             options["encryptor"] = organization_encryptor(session, keyring, org_id)
         result = Redactor(operator=body.operator, per_type=per_type, **options).redact_text(body.text, findings)
         audit.record(session, actor=ctx.actor, action="discovery.redact", object_type="text",
-                     object_id=uuid.uuid4().hex, organization_id=org_id,
+                     object_id=audit.random_object_id("redaction"), organization_id=org_id,
                      details={"operator": body.operator, "per_type": dict(per_type), "counts": result.counts})
     return RedactResponse(text=result.text, items=_items(result.items), counts=result.counts)
 
@@ -216,7 +215,7 @@ def redact_uploaded_file(
         if keys:
             with ctx.write() as session:
                 audit.record(session, actor=ctx.actor, action="discovery.redact", object_type="file",
-                             object_id=uuid.uuid4().hex, organization_id=org_id,
+                             object_id=audit.random_object_id("redaction"), organization_id=org_id,
                              details={"operator": operator, "per_type": dict(types), "whole_columns": len(whole),
                                       "kind": result.kind, "counts": dict(result.counts)})
         content = target.read_bytes()
