@@ -16,14 +16,21 @@ seeded so every run scans the same bytes):
 4. memory flatness: ~1 GB generated on the fly (never stored) streamed through ``identifiers_only()``
    and a smaller amount through ``default()``; resident memory after the first 100 MB and at the end;
 5. findings per type for every engine on the corpus (a sanity check, not a quality evaluation: that is
-   ``python -m qorgau.discovery.evaluation``).
+   ``python -m qorgau.discovery.evaluation``);
+6. an additional, clearly labelled *sparse* corpus (same generator and seed, ~3 labelled entities per
+   ~4 KB document, like typical operator documents) for the same engines; the dense corpus stays the
+   reference for the goals;
+7. with ``--compare-with DIR``, the findings of another version of qorgau (``DIR/qorgau``, e.g. the
+   previous commit) on both corpora, finding by finding (type, start, end, score, recognizer): the
+   equivalence check for optimisations that must not change results.
 
 "Per core" means one process, one thread. MB = 10**6 bytes of UTF-8 (Cyrillic is 2 bytes a character;
 the character rate is printed too). Rates are wall-clock and, separately, per CPU-second of this process
 (less sensitive to other load on a shared machine). Nothing is asserted; goals print PASS/MISS.
 Results go to the ``## scan_throughput`` section of ``bench/RESULTS.md``.
 
-    .venv/bin/python bench/scan_throughput.py [--mb 5] [--memory-gb 1] [--no-presidio] [--profile]
+    .venv/bin/python bench/scan_throughput.py [--mb 5] [--sparse-mb 2] [--memory-gb 1] [--no-presidio] [--profile]
+                                              [--compare-with DIR]
 
 Presidio's virtualenv (once): ``python3.11 -m venv bench/.venv-presidio &&
 bench/.venv-presidio/bin/pip install -r bench/requirements-presidio.txt``.
@@ -41,6 +48,7 @@ import pstats
 import random
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,6 +74,7 @@ from qorgau.discovery.recognizers import structured  # noqa: E402
 SEED = 20261122
 DOC_CHARS = 4096  # target document size in characters
 RECORD_SHARE = 0.35  # share of a document's pieces taken from labelled records (the rest is prose)
+SPARSE_RECORD_SHARE = 0.03  # the sparse corpus: ~1 record (~3 labelled entities) per ~4 KB document
 MB = 1_000_000
 RESULTS = ROOT / "bench" / "RESULTS.md"
 CORPUS = ROOT / "qorgau" / "discovery" / "corpus" / "eval.jsonl"
@@ -164,14 +173,15 @@ def _fresh_word(rng: random.Random) -> str:
     return word[0].upper() + word[1:]
 
 
-def documents(pool: Pool, rng: random.Random, comp: Composition, fresh: bool = False) -> Iterator[str]:
+def documents(pool: Pool, rng: random.Random, comp: Composition, fresh: bool = False,
+              record_share: float = RECORD_SHARE) -> Iterator[str]:
     """An endless stream of ~4 KB documents: record texts and prose in paragraphs; with ``fresh``, each also
     gets one line of two never-seen capitalised words (the memory check uses it, so that per-word caches
     keep meeting new words as in real data)."""
     while True:
         pieces, size = [], 0
         while size < DOC_CHARS:
-            if rng.random() < RECORD_SHARE:
+            if rng.random() < record_share:
                 i = rng.randrange(len(pool.records))
                 piece = pool.records[i]
                 comp.record_pieces += 1
@@ -192,10 +202,11 @@ def documents(pool: Pool, rng: random.Random, comp: Composition, fresh: bool = F
         yield doc
 
 
-def generate_corpus(pool: Pool, mb: float, seed: int) -> tuple[list[str], Composition]:
+def generate_corpus(pool: Pool, mb: float, seed: int,
+                    record_share: float = RECORD_SHARE) -> tuple[list[str], Composition]:
     comp = Composition()
     docs = []
-    for doc in documents(pool, random.Random(seed), comp):
+    for doc in documents(pool, random.Random(seed), comp, record_share=record_share):
         docs.append(doc)
         if comp.bytes >= mb * MB:
             break
@@ -204,14 +215,20 @@ def generate_corpus(pool: Pool, mb: float, seed: int) -> tuple[list[str], Compos
 
 # --- (a) the plain-re baseline ------------------------------------------------------------------------
 
+def _plain(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """The pattern as plain ``re.compile`` builds it from its source: the baseline never gets qorgau's
+    compile-time help (``recognizers.fastre``), whatever a recognizer module does with its patterns."""
+    return re.compile(pattern.pattern, pattern.flags)
+
+
 def baseline_patterns(with_nlp: bool) -> list[tuple[str, re.Pattern[str]]]:
-    """qorgau's own compiled structured patterns, run alone over the whole text, no validation."""
+    """qorgau's own structured patterns (their sources, plain ``re``), run alone over the whole text, no validation."""
     out = [
-        ("KZ_IIN/KZ_BIN", structured._TWELVE), ("PHONE_NUMBER", structured._PHONE),
-        ("EMAIL_ADDRESS", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")), ("IBAN_CODE", structured._IBAN),
-        ("CREDIT_CARD", structured._CARD), ("KZ_PASSPORT", structured._PASSPORT),
-        ("KZ_ID_CARD", structured._NINE), ("IP_ADDRESS", structured._IPV4),
-        ("KZ_VEHICLE_PLATE", structured._PLATE),
+        ("KZ_IIN/KZ_BIN", _plain(structured._TWELVE)), ("PHONE_NUMBER", _plain(structured._PHONE)),
+        ("EMAIL_ADDRESS", re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")), ("IBAN_CODE", _plain(structured._IBAN)),
+        ("CREDIT_CARD", _plain(structured._CARD)), ("KZ_PASSPORT", _plain(structured._PASSPORT)),
+        ("KZ_ID_CARD", _plain(structured._NINE)), ("IP_ADDRESS", _plain(structured._IPV4)),
+        ("KZ_VEHICLE_PLATE", _plain(structured._PLATE)),
     ]
     if with_nlp:
         up, low = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІ", "a-zа-яёәғқңөұүһі"
@@ -375,6 +392,92 @@ def profile_scanner(scanner: Scanner, docs: Sequence[str], top: int = 18) -> tup
     return out.getvalue(), rows
 
 
+# --- equivalence with another version -----------------------------------------------------------------
+
+@dataclass
+class Equivalence:
+    """Findings of this version and of a reference version, compared finding by finding."""
+
+    label: str
+    texts: int = 0
+    findings: int = 0  # this version's
+    reference_findings: int = 0
+    only_here: Counter = field(default_factory=Counter)  # by type
+    only_reference: Counter = field(default_factory=Counter)
+    score_changed: Counter = field(default_factory=Counter)  # same type and span, another score
+
+    @property
+    def differences(self) -> int:
+        return sum(self.only_here.values()) + sum(self.only_reference.values()) + sum(self.score_changed.values())
+
+
+def reference_scanners(root: Path) -> tuple[object, object]:
+    """``Scanner.identifiers_only()`` and ``Scanner.default()`` of the qorgau package in ``root`` (another
+    version's checkout), imported as ``qorgau_reference`` so that both versions run in this process (the
+    scanner's modules import each other relatively)."""
+    source = root / "qorgau"
+    if not (source / "discovery" / "engine.py").is_file():
+        raise SystemExit(f"--compare-with: {root} has no qorgau/discovery/engine.py")
+    where = Path(tempfile.mkdtemp(prefix="qorgau-reference-"))
+    shutil.copytree(source, where / "qorgau_reference", ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(where))
+    import importlib
+
+    engine = importlib.import_module("qorgau_reference.discovery.engine")
+    return engine.Scanner.identifiers_only(), engine.Scanner.default()
+
+
+def compare(label: str, scanner: Scanner, reference: object, docs: Sequence[str]) -> Equivalence:
+    """Findings of both scanners on ``docs``: (type, start, end, score, recognizer) must be equal. Only
+    types and counts are reported, never text."""
+    eq = Equivalence(label, texts=len(docs))
+    for doc in docs:
+        here = {(f.type, f.start, f.end, f.recognizer): f.score for f in scanner.scan(doc)}
+        there = {(f.type, f.start, f.end, f.recognizer): f.score for f in reference.scan(doc)}  # type: ignore[attr-defined]
+        eq.findings += len(here)
+        eq.reference_findings += len(there)
+        for key in here.keys() - there.keys():
+            eq.only_here[key[0]] += 1
+        for key in there.keys() - here.keys():
+            eq.only_reference[key[0]] += 1
+        for key in here.keys() & there.keys():
+            if here[key] != there[key]:
+                eq.score_changed[key[0]] += 1
+    return eq
+
+
+def recognizer_breakdown(scanner: Scanner, docs: Sequence[str], repeat: int = 3) -> list[tuple[str, float]]:
+    """CPU seconds per part of ``scanner.scan`` on ``docs`` (best of ``repeat``): the numeric-cluster pass,
+    each recognizer alone, PERSON split into its rules and Natasha, and the rest (lists, overlaps)."""
+    from qorgau.discovery.recognizers.structured import numeric_clusters
+
+    def best(body: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeat):
+            gc.collect()
+            c0 = time.process_time()
+            body()
+            times.append(time.process_time() - c0)
+        return min(times)
+
+    clusters = [numeric_clusters(d) for d in docs]
+    parts = [("numeric clusters (shared pass)", best(lambda: [numeric_clusters(d) for d in docs]))]
+    for r in scanner.recognizers:
+        if hasattr(r, "find_in_clusters"):
+            spent = best(lambda r=r: [r.find_in_clusters(d, c) for d, c in zip(docs, clusters)])  # type: ignore[misc]
+        else:
+            spent = best(lambda r=r: [list(r.find(d)) for d in docs])  # type: ignore[misc]
+        if r.name == "person" and getattr(r, "use_natasha", False):
+            rules = type(r)(use_natasha=False)
+            alone = best(lambda: [rules.find(d) for d in docs])
+            parts += [("person: rules", alone), ("person: Natasha on undecided windows", spent - alone)]
+        else:
+            parts.append((r.name, spent))
+    total = best(lambda: [scanner.scan(d) for d in docs])
+    parts.append(("engine: thresholds, lists, overlaps", max(0.0, total - sum(t for _, t in parts))))
+    return parts
+
+
 # --- report -------------------------------------------------------------------------------------------
 
 def machine_info() -> list[tuple[str, str]]:
@@ -395,10 +498,17 @@ def ratio(a: float, b: float | None) -> str:
     return f"{a / b:.1f}×" if b else "—"
 
 
+# What the previous figures were (the section is rewritten on every run; issue 3 keeps one line of them).
+PREVIOUS = ("Before the speed work (2026-11-22, `--mb 5 --memory-gb 1 --memory-gb-default 0.1 --profile`, an AMD "
+            "EPYC VM at load average 3.0-3.6): identifiers_only() 4.10 MB/s (4.74 MB/CPU-s), default() 0.53 MB/s "
+            "(0.72 MB/CPU-s), Presidio 0.26 MB/s, (a) 2.32 MB/s, (a+) 1.35 MB/s.")
+
+
 def build_report(args: argparse.Namespace, info: list[tuple[str, str]], comp: Composition, runs: dict[str, Run],
                  presidio: dict | None, presidio_same: Counter | None, presidio_note: str, memory: list[MemoryRun],
                  setup: dict[str, float],
-                 load_start: str, load_end: str, elapsed: float) -> str:
+                 load_start: str, load_end: str, elapsed: float, sparse: Composition | None = None,
+                 presidio_sparse: dict | None = None, equivalence: Sequence[Equivalence] = ()) -> str:
     lines: list[str] = []
     add = lines.append
     add("### 2026-11-22")
@@ -429,6 +539,12 @@ def build_report(args: argparse.Namespace, info: list[tuple[str, str]], comp: Co
         + ", ".join(f"{lang} {n / comp.chars:.0%}" for lang, n in sorted(comp.prose_chars.items()))
         + ". The memory check's stream adds one line of 2 never-seen capitalised pseudo-words per document.")
     add("")
+    if sparse is not None:
+        add(f"Sparse corpus (additional rows, same generator and seed, records in {SPARSE_RECORD_SHARE:.0%} of pieces "
+            f"instead of {RECORD_SHARE:.0%}): {sparse.documents:,} documents, {sparse.bytes / MB:.2f} MB, "
+            f"{sum(sparse.labelled.values()) / sparse.documents:.1f} labelled entities per ~4 KB document "
+            f"(dense: {sum(comp.labelled.values()) / comp.documents:.1f}). The goals are read on the dense corpus.")
+        add("")
     ids, full = runs["qorgau identifiers_only"], runs["qorgau default"]
     base_ids, base_full = runs["(a) re baseline, identifiers"], runs["(a+) re baseline + name/address/date"]
     p_rate = p_cpu = None
@@ -455,19 +571,61 @@ def build_report(args: argparse.Namespace, info: list[tuple[str, str]], comp: Co
         add(f"| (b) Presidio + KZ recognizers (identifiers only; first {mb:.2f} MB) | {fmt(p_rate)} | {fmt(p_cpu)} | "
             f"{fmt(presidio['chars'] / MB / presidio['wall_s'])} | {ratio(p_rate, base_ids.mb_s)} | 1.0× | "
             f"{mb:.2f} MB, {presidio['documents']:,} documents; set-up {presidio['setup_s']:.1f} s |")
+    for key, label in (("reference identifiers_only", "(r) reference version (`--compare-with`), `identifiers_only()`"),
+                       ("reference default", "(r) reference version (`--compare-with`), `default()`")):
+        if key in runs:
+            ours = ids if "identifiers" in key else full
+            add(f"| {label} | {fmt(runs[key].mb_s)} | {fmt(runs[key].mb_cpu_s)} | "
+                f"{fmt(runs[key].chars / MB / runs[key].wall_s)} | — | {ratio(runs[key].mb_s, p_rate)} | "
+                f"this version: {ratio(ours.mb_s, runs[key].mb_s)} faster, in the same run |")
+    if sparse is not None:
+        sp_rate = presidio_sparse["bytes"] / MB / presidio_sparse["wall_s"] if presidio_sparse else None
+        s_ids, s_full = runs["sparse qorgau identifiers_only"], runs["sparse qorgau default"]
+        s_base_ids, s_base_full = runs["sparse (a) re baseline"], runs["sparse (a+) re baseline"]
+
+        def sparse_row(label: str, run: Run, base: Run | None) -> None:
+            add(f"| *sparse corpus:* {label} | {fmt(run.mb_s)} | {fmt(run.mb_cpu_s)} | {fmt(run.chars / MB / run.wall_s)} | "
+                f"{ratio(run.mb_s, base.mb_s) if base else '1.0×'} | {ratio(run.mb_s, sp_rate)} | |")
+
+        sparse_row("(a) plain `re`, structured", s_base_ids, None)
+        sparse_row("(a+) plain `re`, + name/address/date", s_base_full, None)
+        sparse_row("qorgau `identifiers_only()`", s_ids, s_base_ids)
+        sparse_row("qorgau `default()`", s_full, s_base_full)
+        if presidio_sparse:
+            mb = presidio_sparse["bytes"] / MB
+            add(f"| *sparse corpus:* (b) Presidio + KZ recognizers (first {mb:.2f} MB) | {fmt(sp_rate)} | "
+                f"{fmt(presidio_sparse['bytes'] / MB / presidio_sparse['cpu_s'])} | "
+                f"{fmt(presidio_sparse['chars'] / MB / presidio_sparse['wall_s'])} | {ratio(sp_rate, s_base_ids.mb_s)} | "
+                f"1.0× | |")
     add("")
     add("Ratios in the × (a) column: qorgau's rate divided by the baseline's (identifiers_only vs (a), default vs "
-        "(a+)); (b)'s row divides Presidio's rate by (a). × Presidio = qorgau's wall-clock rate / Presidio's.")
+        "(a+)); (b)'s row divides Presidio's rate by (a). × Presidio = qorgau's wall-clock rate / Presidio's "
+        "(on the same corpus).")
+    add("")
+    add(PREVIOUS + (" The (r) rows time the reference version (`--compare-with`) again, in this run, on this machine."
+                    if "reference default" in runs else ""))
     add("")
     add("Reading the table: the corpus is dense (about "
         f"{sum(comp.labelled.values()) / comp.documents:.0f} labelled entities per ~4 KB document), which costs every "
         "engine per finding. Presidio's largest single cost is its context enhancer, "
         "which finds each result's token by iterating the spaCy Doc (`LemmaContextAwareEnhancer."
         "_find_index_of_match_token`, in a separate cProfile of this corpus), so it grows with findings × tokens "
-        "and on sparse text the gap to Presidio narrows. The plain "
-        "`re` baseline is slow because qorgau's patterns begin with look-behinds, so `re` cannot skip ahead in C; "
-        "qorgau's shared numeric-cluster pass (`engine.numeric_clusters`) is what avoids that.")
+        "and on sparse text the gap to Presidio narrows. The plain `re` baseline runs qorgau's structured "
+        "pattern sources as `re.compile` builds them: they begin with look-behinds, so `re` tries the whole "
+        "pattern at every position. qorgau itself finds numeric clusters once (`engine.numeric_clusters`) and "
+        "compiles its word and marker patterns with `recognizers.fastre` (same matches; `re` skips to possible "
+        "first characters in C); with PERSON on, Natasha's network over the windows rules cannot decide "
+        "dominates (`docs/discovery.md`).")
     add("")
+    for eq in equivalence:
+        verdict = "identical" if eq.differences == 0 else f"**{eq.differences:,} differences**"
+        detail = "; ".join(f"{name}: {dict(counter)}" for name, counter in (
+            ("only here", eq.only_here), ("only in the reference", eq.only_reference),
+            ("score changed", eq.score_changed)) if counter)
+        add(f"Equivalence with the reference version, {eq.label}: {eq.texts:,} documents, {eq.findings:,} findings "
+            f"here, {eq.reference_findings:,} there: {verdict}" + (f" ({detail})" if detail else "") + ".")
+    if equivalence:
+        add("")
     add("Findings per type on the same corpus (sanity only; baselines count unvalidated regex matches; "
         "'labelled' = entities the records placed):")
     add("")
@@ -527,9 +685,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-presidio", action="store_true", help="skip Presidio")
     parser.add_argument("--presidio-mb", type=float, default=1.0,
                         help="give Presidio only the first N MB of the corpus (default 1: it is slow; 0 = all)")
-    parser.add_argument("--repeat", type=int, default=2, help="passes per qorgau/baseline measurement (best kept)")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="rounds over all measurements, interleaved (each keeps its best round)")
     parser.add_argument("--profile", action="store_true", help="cProfile both scanners on 1 MB; print top costs")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument("--sparse-mb", type=float, default=2.0,
+                        help="size of the additional sparse corpus (~3 entities per 4 KB; default 2; 0 skips it)")
+    parser.add_argument("--compare-with", type=Path, metavar="DIR",
+                        help="a checkout of another qorgau version (DIR/qorgau): time it and compare its findings")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -549,18 +712,54 @@ def main(argv: list[str] | None = None) -> int:
     setup["default"] = time.perf_counter() - s0
     for scanner in (ids_scanner, full_scanner):  # warm-up: first-call imports, lexicons, Natasha
         scan_all(scanner, docs[:20], Counter())
+    sparse_docs: list[str] = []
+    sparse: Composition | None = None
+    if args.sparse_mb > 0:
+        sparse_docs, sparse = generate_corpus(pool, args.sparse_mb, SEED, SPARSE_RECORD_SHARE)
+        print(f"sparse corpus: {sparse.documents:,} documents, {sparse.bytes / MB:.2f} MB, "
+              f"{sum(sparse.labelled.values()) / sparse.documents:.1f} entities per document", flush=True)
+    reference = reference_scanners(args.compare_with) if args.compare_with else None
+    if reference is not None:
+        for scanner in reference:
+            scan_all(scanner, docs[:20], Counter())  # type: ignore[arg-type]
 
     runs: dict[str, Run] = {}
     base_ids, base_full = baseline_patterns(False), baseline_patterns(True)
-    jobs: list[tuple[str, Callable[[Counter], None]]] = [
-        ("(a) re baseline, identifiers", lambda c: [baseline_scan(base_ids, d, c) for d in docs]),
-        ("(a+) re baseline + name/address/date", lambda c: [baseline_scan(base_full, d, c) for d in docs]),
-        ("qorgau identifiers_only", lambda c: scan_all(ids_scanner, docs, c)),
-        ("qorgau default", lambda c: scan_all(full_scanner, docs, c)),
+    jobs: list[tuple[str, Sequence[str], Callable[[Counter], None]]] = [
+        ("(a) re baseline, identifiers", docs, lambda c: [baseline_scan(base_ids, d, c) for d in docs]),
+        ("(a+) re baseline + name/address/date", docs, lambda c: [baseline_scan(base_full, d, c) for d in docs]),
+        ("qorgau identifiers_only", docs, lambda c: scan_all(ids_scanner, docs, c)),
+        ("qorgau default", docs, lambda c: scan_all(full_scanner, docs, c)),
     ]
-    for label, body in jobs:
-        runs[label] = timed(label, docs, body, args.repeat)
-        print(f"{label}: {runs[label].mb_s:.2f} MB/s, {runs[label].mb_cpu_s:.2f} MB/CPU-s", flush=True)
+    if reference is not None:
+        ref_ids, ref_full = reference
+        jobs += [("reference identifiers_only", docs, lambda c: scan_all(ref_ids, docs, c)),  # type: ignore[arg-type]
+                 ("reference default", docs, lambda c: scan_all(ref_full, docs, c))]  # type: ignore[arg-type]
+    if sparse_docs:
+        jobs += [
+            ("sparse (a) re baseline", sparse_docs, lambda c: [baseline_scan(base_ids, d, c) for d in sparse_docs]),
+            ("sparse (a+) re baseline", sparse_docs, lambda c: [baseline_scan(base_full, d, c) for d in sparse_docs]),
+            ("sparse qorgau identifiers_only", sparse_docs, lambda c: scan_all(ids_scanner, sparse_docs, c)),
+            ("sparse qorgau default", sparse_docs, lambda c: scan_all(full_scanner, sparse_docs, c)),
+        ]
+    # Round-robin: each round times every job once, and each job keeps its best round. On a shared machine
+    # the load changes from minute to minute; interleaving gives every engine the same share of it.
+    for _ in range(args.repeat):
+        for label, corpus, body in jobs:
+            run = timed(label, corpus, body, 1)
+            if label not in runs or run.wall_s < runs[label].wall_s:
+                runs[label] = run
+    for label, run in runs.items():
+        print(f"{label}: {run.mb_s:.2f} MB/s, {run.mb_cpu_s:.2f} MB/CPU-s", flush=True)
+
+    equivalence: list[Equivalence] = []
+    if reference is not None:
+        for corpus_label, corpus in (("dense corpus", docs), ("sparse corpus", sparse_docs)):
+            for name, ours, theirs in (("identifiers_only()", ids_scanner, reference[0]),
+                                       ("default()", full_scanner, reference[1])):
+                if corpus:
+                    equivalence.append(compare(f"{name}, {corpus_label}", ours, theirs, corpus))
+                    print(f"equivalence {equivalence[-1].label}: {equivalence[-1].differences} differences", flush=True)
 
     presidio, presidio_note = (None, "--no-presidio") if args.no_presidio else run_presidio(docs, args.presidio_mb)
     presidio_same: Counter | None = None
@@ -570,10 +769,15 @@ def main(argv: list[str] | None = None) -> int:
         scan_all(ids_scanner, docs[: presidio["documents"]], presidio_same)
     elif not args.no_presidio:
         print(f"presidio not measured: {presidio_note}", flush=True)
+    presidio_sparse = None
+    if presidio and sparse_docs:
+        presidio_sparse, _ = run_presidio(sparse_docs, args.presidio_mb)
 
     profile, profile_rows = "", []
+    breakdown: list[tuple[str, float]] = []
     if args.profile:
         one_mb = docs[: max(1, int(len(docs) / max(1.0, args.mb)))]
+        breakdown = recognizer_breakdown(full_scanner, one_mb)
         for name, scanner in (("identifiers_only()", ids_scanner), ("default()", full_scanner)):
             text, rows = profile_scanner(scanner, one_mb)
             profile += f"cProfile of Scanner.{name} on ~1 MB (top by own time):\n\n{text}\n"
@@ -588,7 +792,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"memory default: growth {memory[-1].growth:+.1f} MiB", flush=True)
 
     report = build_report(args, info, comp, runs, presidio, presidio_same, presidio_note, memory, setup, load_start, load(),
-                          time.perf_counter() - t0)
+                          time.perf_counter() - t0, sparse, presidio_sparse, equivalence)
+    if breakdown:
+        one_mb_bytes = sum(len(d.encode("utf-8")) for d in one_mb) / MB
+        total = sum(t for _, t in breakdown) or 1.0
+        report += ("\nWhere `Scanner.default()` spends its time, part by part (each part timed alone on "
+                   f"{one_mb_bytes:.2f} MB of the corpus, CPU time, best of 3; PERSON's Natasha share is its time "
+                   "minus the rules alone):\n\n| Part | ms per MB | share |\n| --- | ---: | ---: |\n"
+                   + "\n".join(f"| {name} | {t * 1000 / one_mb_bytes:,.0f} | {t / total:.0%} |" for name, t in breakdown)
+                   + f"\n| **all** | {total * 1000 / one_mb_bytes:,.0f} | 100% |\n")
     for name, rows in profile_rows:
         report += (f"\nWhere `Scanner.{name}` spends its time (cProfile, ~1 MB of the corpus, top own times; "
                    "profiling overhead inflates Python-level calls):\n\n"

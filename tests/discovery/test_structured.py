@@ -19,7 +19,7 @@ from qorgau.discovery.recognizers import (
     default_recognizers,
 )
 from qorgau.discovery.recognizers.structured import _is_iban, _phone_kind
-from qorgau.identifiers import iin_check_digit, is_valid_iban, luhn_check_digit, parse_phone
+from qorgau.identifiers import IdentifierError, iin_check_digit, is_valid_iban, luhn_check_digit, parse_phone
 from qorgau.identifiers.checksums import iban_check_digits
 
 PROPERTY = settings(max_examples=60, deadline=None)
@@ -135,6 +135,18 @@ def test_the_kazakh_mobile_fast_path_agrees_with_libphonenumber(national: str) -
     phone = parse_phone("+7" + national)
     assert (phone.country, phone.kind) == ("KZ", "mobile")
     assert _phone_kind("+7" + national) == _phone_kind("8" + national) == "KZ mobile"
+
+
+@PROPERTY
+@given(st.from_regex(re.compile(r"7[12][0-9]{8}"), fullmatch=True))
+def test_the_kazakh_landline_fast_path_agrees_with_libphonenumber(national: str) -> None:
+    try:
+        phone = parse_phone("+7" + national)
+        expected: str | None = f"{phone.country} {phone.kind}"
+    except IdentifierError:
+        expected = None  # an unassigned area code: no phone at all
+    for written in ("+7" + national, "8" + national, f"8 ({national[:4]}) {national[4:]}", f"+7 {national[:3]} {national[3:]}"):
+        assert _phone_kind(written) == expected
 
 
 # --- e-mail ------------------------------------------------------------------------------------------

@@ -19,52 +19,90 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..types import Explanation, Finding
+from . import fastre
 
 LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicons"
 
 _UP = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІ"
 _W = r"[\w'’-]"
-_CAP = rf"[{_UP}0-9]{_W}*"
+# Words are matched possessively (``*+``): what follows a word in every pattern is a space, ``\s`` or the end,
+# which a word character never is, so giving characters back could not help a match; it only cost time
+# each time a capitalised word was not followed by a marker.
+_CAP = rf"[{_UP}0-9]{_W}*+"
 _QUOTED = r"(?:«[^»\n]{1,40}»|\"[^\"\n]{1,40}\")"
 # A street or place name: optional initial ("С. Сейфуллина"), one to three capitalised words, or a quoted name.
 # Lowercase honorifics belong to the name: Тәуке хан, Қабанбай батыр, Төле би, Жібек жолы.
 _HONORIFIC = r"(?:хан|хана|батыр|батыра|би|жолы|ана|ата|бабы)(?!\w)"
-NAME = rf"(?:(?:[{_UP}]\.[ ]?)?(?:{_CAP}|{_QUOTED})(?:[ ](?:[{_UP}]{_W}*|{_HONORIFIC})){{0,2}})"
-NAME1 = rf"(?:[{_UP}]{_W}*(?:[ ][{_UP}]{_W}*)?)"
+NAME = rf"(?:(?:[{_UP}]\.[ ]?)?(?:{_CAP}|{_QUOTED})(?:[ ](?:[{_UP}]{_W}*+|{_HONORIFIC})){{0,2}})"
+NAME1 = rf"(?:[{_UP}]{_W}*+(?:[ ][{_UP}]{_W}*+)?)"
 _NUM = r"\d{1,4}[А-Яа-яA-Za-z]?(?:/\d{1,4}[А-Яа-яA-Za-z]?)?"
 
-_STREET_PRE = (r"ул\.|ул(?=\s)|улица|улице|пр\.|пр-т\.?|пр-кт\.?|просп\.|проспект|пер\.|переулок|бул\.|бульвар|б-р"
-               r"|наб\.|набережная|пл\.|площадь|ш\.|шоссе|тракт|st\.|str\.|street|ave\.|avenue|prospekt|prospect")
-_STREET_POST = (r"көшесі|көш\.|даңғылы|даң\.|даңғ\.|тұйығы|бульвары|алаңы|street|st\.?|str\.?|avenue|ave\.?|boulevard"
-                r"|blvd\.?|road|rd\.|lane|prospekt|prospect|ulitsa|ул\.|улица|проспект|пр-т|пр\.")
-_MICRO = r"мкр\.?|мкрн\.?|мкр-н|м-н|микрорайон|шағын\s+ауданы|шағын\s+аудан|ш\.\s?а\.|microdistrict|mkr\.?|md\."
-_CITY_PRE = r"(?-i:г\.|с\.|п\.|а\.|қ\.)|город|гор\.|село|пос\.|посёлок|поселок|ауыл|аул|city\s+of|village"
-_CITY_POST = r"қаласы|(?-i:қ\.)|ауылы|кенті|селосы|city|village"
+# Marker words, as lists of regex alternatives: fastre.alternatives() groups them by first letter, so
+# that re tests one character class per group instead of entering every word at every position.
+_STREET_PRE_WORDS = [r"ул\.", r"ул(?=\s)", "улица", "улице", r"пр\.", r"пр-т\.?", r"пр-кт\.?", r"просп\.", "проспект",
+                     r"пер\.", "переулок", r"бул\.", "бульвар", "б-р", r"наб\.", "набережная", r"пл\.", "площадь", r"ш\.",
+                     "шоссе", "тракт", r"st\.", r"str\.", "street", r"ave\.", "avenue", "prospekt", "prospect"]
+_STREET_POST_WORDS = ["көшесі", r"көш\.", "даңғылы", r"даң\.", r"даңғ\.", "тұйығы", "бульвары", "алаңы", "street",
+                      r"st\.?", r"str\.?", "avenue", r"ave\.?", "boulevard", r"blvd\.?", "road", r"rd\.", "lane", "prospekt",
+                      "prospect", "ulitsa", r"ул\.", "улица", "проспект", "пр-т", r"пр\."]
+_MICRO_WORDS = [r"мкр\.?", r"мкрн\.?", "мкр-н", "м-н", "микрорайон", r"шағын\s+ауданы", r"шағын\s+аудан", r"ш\.\s?а\.",
+                "microdistrict", r"mkr\.?", r"md\."]
+_CITY_PRE_WORDS = [r"(?-i:г\.)", r"(?-i:с\.)", r"(?-i:п\.)", r"(?-i:а\.)", r"(?-i:қ\.)", "город", r"гор\.", "село",
+                   r"пос\.", "посёлок", "поселок", "ауыл", "аул", r"city\s+of", "village"]
+_CITY_POST_WORDS = ["қаласы", r"(?-i:қ\.)", "ауылы", "кенті", "селосы", "city", "village"]
+_STREET_PRE = fastre.alternatives(_STREET_PRE_WORDS)
+_STREET_POST = fastre.alternatives(_STREET_POST_WORDS)
+_MICRO = fastre.alternatives(_MICRO_WORDS)
+_CITY_PRE = fastre.alternatives(_CITY_PRE_WORDS)
+_CITY_POST = fastre.alternatives(_CITY_POST_WORDS)
 
-_COMPONENTS: list[tuple[str, re.Pattern[str]]] = [
-    ("street", re.compile(rf"(?<!\w)(?i:{_STREET_PRE})\s*{NAME}")),
-    ("street", re.compile(rf"(?<!\w)(?:\d{{1,4}}[A-Za-z]?\s+)?{NAME}\s+(?i:{_STREET_POST})(?!\w)")),
-    ("microdistrict", re.compile(rf"(?<!\w)(?i:{_MICRO})\s*(?:{NAME}|\d{{1,3}}{_W}*)")),
-    ("microdistrict", re.compile(rf"(?<!\w)(?:{NAME}|\d{{1,3}}{_W}*)\s+(?i:{_MICRO})(?!\w)")),
-    ("settlement", re.compile(rf"(?<!\w)(?i:{_CITY_PRE})\s*{NAME1}")),
-    ("settlement", re.compile(rf"(?<!\w){NAME1}\s+(?i:{_CITY_POST})(?!\w)")),
-    ("region", re.compile(rf"(?<!\w){NAME1}\s+(?i:обл\.|область|облысы|region|oblysy|oblast)(?!\w)")),
-    ("region", re.compile(rf"(?<!\w)(?i:область)\s+{NAME1}")),
-    ("district", re.compile(rf"(?<!\w){NAME1}\s+(?i:р-н|р-на|район|ауданы|district|audany)(?!\w)")),
-    ("district", re.compile(rf"(?<!\w)(?i:р-н|район)\s+{NAME1}")),
-    ("house", re.compile(rf"(?<!\w)(?i:д\.|дом|үй|h\.|house|bldg\.?|зд\.|здание|уч\.|участок)\s*№?\s*{_NUM}(?!\d)")),
-    ("house", re.compile(rf"(?<![\w/-]){_NUM}\s*-?\s*(?i:үй|үйі)(?!\w)")),
-    ("block", re.compile(rf"(?<!\w)(?i:корп\.|корпус|блок|стр\.|строение|block)\s*\d{{1,3}}[A-Za-zА-Яа-я]?(?!\d)")),
-    ("apartment", re.compile(rf"(?<!\w)(?i:кв\.|кв(?=\s)|квартира|пәтер|apt\.?|apartment|оф\.|офис|office|suite|flat"
-                             rf"|каб\.|кабинет)\s*№?\s*\d{{1,4}}[A-Za-zА-Яа-я]?(?!\d)")),
-    ("apartment", re.compile(r"(?<![\w/-])\d{1,4}\s*-?\s*(?i:пәтер|пәтері)(?!\w)")),
-    ("postal code", re.compile(r"(?<![\d.,/-])(?:0\d|1[0-6])\d{4}(?![\d.,/-]\d|\d)")),
-    ("country", re.compile(r"(?<!\w)(?:Республика Казахстан|Қазақстан Республикасы|Республики Казахстан|Казахстан"
-                           r"|Қазақстан|Republic of Kazakhstan|Kazakhstan|РК)(?!\w)")),
+_REGION_POST = fastre.alternatives([r"обл\.", "область", "облысы", "region", "oblysy", "oblast"])
+_DISTRICT_POST = fastre.alternatives(["р-н", "р-на", "район", "ауданы", "district", "audany"])
+
+
+def _word(alternatives: str) -> re.Pattern[str]:
+    """A gate: one of the words as a whole word."""
+    return fastre.compile(rf"(?<!\w){alternatives}(?!\w)")
+
+
+# (kind, pattern, gate). A pattern that begins with a name or a number and ends with a marker word
+# ("Абай даңғылы", "12 үй") is costly to try at every capitalised word or number of a window; its gate,
+# a search for the marker word alone, is cheap, and a window without the word cannot hold a match
+# (every match contains it, whole and preceded by a space; "үй"/"пәтер" may follow digits directly, so
+# their gates do not ask for word boundaries).
+_COMPONENTS: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = [
+    ("street", fastre.compile(rf"(?<!\w){_STREET_PRE}\s*{NAME}"), None),
+    ("street", fastre.compile(rf"(?<!\w)(?:\d{{1,4}}[A-Za-z]?\s+)?{NAME}\s+{_STREET_POST}(?!\w)"), _word(_STREET_POST)),
+    ("microdistrict", fastre.compile(rf"(?<!\w){_MICRO}\s*(?:{NAME}|\d{{1,3}}{_W}*)"), None),
+    ("microdistrict", fastre.compile(rf"(?<!\w)(?:{NAME}|\d{{1,3}}{_W}*+)\s+{_MICRO}(?!\w)"), _word(_MICRO)),
+    ("settlement", fastre.compile(rf"(?<!\w){_CITY_PRE}\s*{NAME1}"), None),
+    ("settlement", fastre.compile(rf"(?<!\w){NAME1}\s+{_CITY_POST}(?!\w)"), _word(_CITY_POST)),
+    ("region", fastre.compile(rf"(?<!\w){NAME1}\s+{_REGION_POST}(?!\w)"), _word(_REGION_POST)),
+    ("region", fastre.compile(rf"(?<!\w)(?i:область)\s+{NAME1}"), None),
+    ("district", fastre.compile(rf"(?<!\w){NAME1}\s+{_DISTRICT_POST}(?!\w)"), _word(_DISTRICT_POST)),
+    ("district", fastre.compile(rf"(?<!\w)(?i:р-н|район)\s+{NAME1}"), None),
+    ("house", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"д\.", "дом", "үй", r"h\.", "house", r"bldg\.?", r"зд\.",
+                                                               "здание", r"уч\.", "участок"]) + rf"\s*№?\s*{_NUM}(?!\d)"),
+     None),
+    ("house", fastre.compile(rf"(?<![\w/-]){_NUM}\s*-?\s*(?i:үй|үйі)(?!\w)"), fastre.compile(fastre.alternatives(["үй"]))),
+    ("block", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"корп\.", "корпус", "блок", r"стр\.", "строение", "block"])
+                             + r"\s*\d{1,3}[A-Za-zА-Яа-я]?(?!\d)"), None),
+    ("apartment", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"кв\.", r"кв(?=\s)", "квартира", "пәтер", r"apt\.?",
+                                                                   "apartment", r"оф\.", "офис", "office", "suite", "flat",
+                                                                   r"каб\.", "кабинет"])
+                                 + r"\s*№?\s*\d{1,4}[A-Za-zА-Яа-я]?(?!\d)"), None),
+    ("apartment", fastre.compile(r"(?<![\w/-])\d{1,4}\s*-?\s*(?i:пәтер|пәтері)(?!\w)"),
+     fastre.compile(fastre.alternatives(["пәтер"]))),
+    ("postal code", fastre.compile(r"(?<![\d.,/-])(?:0\d|1[0-6])\d{4}(?![\d.,/-]\d|\d)"), None),
+    ("country", fastre.compile(r"(?<!\w)" + fastre.alternatives(
+        ["Республика Казахстан", "Қазақстан Республикасы", "Республики Казахстан", "Казахстан", "Қазақстан",
+         "Republic of Kazakhstan", "Kazakhstan", "РК"], ignore_case=False) + r"(?!\w)"), None),
 ]
-_MARKERS = re.compile(  # first-letter lookahead: most positions fail on one character test (hot loop)
-    rf"(?=(?i:[абгдкмнопрстуүшқlpsabcdhmrluv]))(?<!\w)(?i:{_STREET_PRE}|{_STREET_POST}|{_MICRO}|{_CITY_PRE}|{_CITY_POST}|обл\.|область|облысы|oblysy"
-    rf"|р-н|район|ауданы|district|дом|д\.|үй|house|кв\.|кв(?=\s)|квартира|пәтер|apt|apartment)")
+# Where address components may be: any marker word (street, settlement, region, house, flat …).
+_MARKERS = fastre.compile(r"(?<!\w)" + fastre.alternatives(
+    _STREET_PRE_WORDS + _STREET_POST_WORDS + _MICRO_WORDS + _CITY_PRE_WORDS + _CITY_POST_WORDS
+    + [r"обл\.", "область", "облысы", "р-н", "район", "ауданы", "district", "дом", r"д\.", "үй", "house", r"кв\.",
+       r"кв(?=\s)", "квартира", "пәтер", "apt", "apartment"]))
 # The house number written after a street without "д.": "ул. Абая 10", "Abay ave. 10", "ул. Абая, 10-45".
 _BARE_HOUSE = re.compile(rf"[ ,]{{0,3}}(?:№\s?)?{_NUM}(?:-\d{{1,4}})?(?![\w%.,]?\d)"
                          r"(?!\s*-?\s*(?:год|лет|жыл|млн|тыс|тг|₸|%|кг|км|м\b|мин|час|руб|чел|үй|пәтер))")
@@ -86,7 +124,7 @@ def _city_pattern() -> re.Pattern[str]:
     global _CITY_RE
     if _CITY_RE is None:
         names = sorted({re.escape(c) for c in _read_list("cities.txt")}, key=len, reverse=True)
-        _CITY_RE = re.compile(r"(?<!\w)(?:" + "|".join(names) + r")(?!\w)")
+        _CITY_RE = fastre.compile(r"(?<!\w)" + fastre.alternatives(names, ignore_case=False) + r"(?!\w)")
     return _CITY_RE
 
 
@@ -109,15 +147,26 @@ def _windows(text: str) -> list[tuple[int, int]]:
 
 
 def _parts(text: str, ws: int, we: int) -> list[_Part]:
-    """Non-overlapping components in one window, leftmost-longest."""
-    found = [_Part(kind, m.start(), m.end()) for kind, rx in _COMPONENTS for m in rx.finditer(text, ws, we)]
-    found += [_Part("settlement", m.start(), m.end()) for m in _city_pattern().finditer(text, ws, we)]
-    found.sort(key=lambda p: (p.start, -(p.end - p.start)))
-    kept: list[_Part] = []
-    for p in found:
-        if kept and p.start < kept[-1].end:
+    """Non-overlapping components in one window, leftmost-longest (ties: in _COMPONENTS order)."""
+    found: list[tuple[int, int, int, str, int]] = []  # (start, -length, order, kind, end): one sort, no key function
+    order = 0
+    for kind, rx, gate in (*_COMPONENTS, ("settlement", _city_pattern(), None)):
+        if gate is not None and gate.search(text, ws, we) is None:
             continue
-        kept.append(p)
+        search = rx.search  # a search loop: no iterator object per window and pattern (most find nothing)
+        m = search(text, ws, we)
+        while m is not None:
+            start, end = m.span()  # never empty: every component needs a word or a number
+            found.append((start, start - end, order, kind, end))
+            order += 1
+            m = search(text, end, we)
+    found.sort()
+    kept: list[_Part] = []
+    last_end = -1
+    for start, _, _, kind, end in found:
+        if start >= last_end:
+            kept.append(_Part(kind, start, end))
+            last_end = end
     return kept
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from ..types import Explanation, Finding
+from . import fastre
 
 _RU_MONTHS = {"январ": 1, "феврал": 2, "март": 3, "апрел": 4, "ма": 5, "июн": 6, "июл": 7, "август": 8,
               "сентябр": 9, "октябр": 10, "ноябр": 11, "декабр": 12}
@@ -24,31 +25,50 @@ _KK_MONTHS = {"қаңтар": 1, "ақпан": 2, "наурыз": 3, "сәуір
 _EN_MONTHS = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
               "oct": 10, "nov": 11, "dec": 12}
 
-_RU_MONTH_RE = r"(?:января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря)"
-_KK_MONTH_RE = r"(?:қаңтар|ақпан|наурыз|сәуір|мамыр|маусым|шілде|тамыз|қыркүйек|қазан|қараша|желтоқсан)"
-_EN_MONTH_RE = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
-                r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?")
+_RU_MONTH_RE = fastre.alternatives(["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
+                                    "октября", "ноября", "декабря"], ignore_case=False)
+_KK_MONTH_RE = fastre.alternatives(["қаңтар", "ақпан", "наурыз", "сәуір", "мамыр", "маусым", "шілде", "тамыз", "қыркүйек",
+                                    "қазан", "қараша", "желтоқсан"], ignore_case=False)
+# Case-insensitive, grouped by first letter (fastre.alternatives) so that re skips non-months in C.
+_EN_MONTH_RE = fastre.alternatives(
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+     "December", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec"]) + r"\.?"
 _YEAR_WORD = r"(?:\s?(?:г\.(?!\s?р)|года|году|г(?![\w.])|жылы|жылғы|ж\.(?!\s?т)|ж(?![\w.])))?"
 
-_DATE = re.compile(  # the lookahead rejects most positions with one character test (hot loop)
+_NUMERIC_DATES = (
     rf"(?=[\dJFMASONDjfmasond])(?<![\w.])(?:(?P<d1>\d{{1,2}})(?P<sep>[./-])(?P<m1>\d{{1,2}})(?P=sep)(?P<y1>\d{{4}})(?![\w]|\.\d){_YEAR_WORD}"
     rf"|(?<![\w.])(?P<y2>\d{{4}})-(?P<m2>\d{{2}})-(?P<d2>\d{{2}})(?![\w]|-\d)"
-    rf"|(?<![\w.])(?P<d3>\d{{1,2}})\s(?P<mon3>{_RU_MONTH_RE}|{_KK_MONTH_RE}|(?i:{_EN_MONTH_RE}))\s(?P<y3>\d{{4}})(?!\d){_YEAR_WORD}"
+    rf"|(?<![\w.])(?P<d3>\d{{1,2}})\s(?P<mon3>{_RU_MONTH_RE}|{_KK_MONTH_RE}|{_EN_MONTH_RE})\s(?P<y3>\d{{4}})(?!\d){_YEAR_WORD}"
     rf"|(?<![\w.])(?P<y4>\d{{4}})\s?(?:жылғы|ж\.)\s(?P<d4>\d{{1,2}})\s?-?\s?(?P<mon4>{_KK_MONTH_RE})(?:да|де|та|те|ында|інде)?(?!\w)"
-    rf"|(?<![\w.])(?P<mon5>(?i:{_EN_MONTH_RE}))\s(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?,?\s(?P<y5>\d{{4}})(?!\d))",
 )
+_MONTH_FIRST_DATE = rf"|(?<![\w.])(?P<mon5>{_EN_MONTH_RE})\s(?P<d5>\d{{1,2}})(?:st|nd|rd|th)?,?\s(?P<y5>\d{{4}})(?!\d)"
+# Hot loop: fastre skips to digits and month initials in C. "March 12, 1985" is the only form that starts
+# with a letter; a text with no English month name at a word start is scanned without that alternative
+# (the same matches: it could not match there), so Kazakh and Russian text is not stopped at every a, d, m, s.
+_DATE = fastre.compile(_NUMERIC_DATES + _MONTH_FIRST_DATE + ")")
+_DATE_NUMERIC = fastre.compile(_NUMERIC_DATES + ")")
+_MONTH_AT_WORD_START = fastre.compile(rf"(?<![\w.]){_EN_MONTH_RE}")
 
 # Words that say what a date is. Birth words make it a birth date; the others claim it for something else.
-_BIRTH_WORDS = (r"дата\s+рождения|даты\s+рождения|датой\s+рождения|день\s+рождения|год\s+рождения|д\.\s?р\.|д/р"
-                r"|рожд\.?|родился|родилась|рождения|рожденн?ый|рождённый|туған\s+күні|туған\s+күнi|туған\s+жылы|туған"
-                r"|туылған|tugan\s+kun\w*|tugan|tuylgan|date\s+of\s+birth|birth\s+date|birthdate|birthday|born|d\.o\.b\.?|dob")
-_OTHER_WORDS = (r"дата\s+выдачи|выдан[аоы]?|выдачи|действителен|действительна|срок|до\b|договор|от\b|дата\s+подписания"
-                r"|дата\s+регистрации|зарегистрирован|дата\s+смерти|умер|умерла|берілген|берілді|жарамды|мерзімі"
-                r"|шарт|issued|issue\s+date|expiry|expires|valid|deadline|due|contract|signed|dated|registered"
-                r"|died|death|start|end|from|until")
-_DESCRIBER = re.compile(rf"(?<!\w)(?:(?P<birth>{_BIRTH_WORDS})|(?P<other>{_OTHER_WORDS}))", re.IGNORECASE)
-_BIRTH_AFTER = re.compile(r"[ ,]?(?:г\.\s?р\.|г\.р|гр\.|года\s+рождения|г\.\s+рождения|жылы\s+туған|ж\.\s?т\.|ж\.т|туған|туылған"
-                          r"|\(?\s?(?:dob|d\.o\.b\.?|date\s+of\s+birth)\b)", re.IGNORECASE)
+_BIRTH_WORDS = [r"дата\s+рождения", r"даты\s+рождения", r"датой\s+рождения", r"день\s+рождения", r"год\s+рождения",
+                r"д\.\s?р\.", "д/р", r"рожд\.?", "родился", "родилась", "рождения", "рожденн?ый", "рождённый",
+                r"туған\s+күні", r"туған\s+күнi", r"туған\s+жылы", "туған", "туылған", r"tugan\s+kun\w*", "tugan",
+                "tuylgan", r"date\s+of\s+birth", r"birth\s+date", "birthdate", "birthday", "born", r"d\.o\.b\.?", "dob"]
+_OTHER_WORDS = [r"дата\s+выдачи", "выдан[аоы]?", "выдачи", "действителен", "действительна", "срок", r"до\b", "договор",
+                r"от\b", r"дата\s+подписания", r"дата\s+регистрации", "зарегистрирован", r"дата\s+смерти", "умер", "умерла",
+                "берілген", "берілді", "жарамды", "мерзімі", "шарт", "issued", r"issue\s+date", "expiry", "expires", "valid",
+                "deadline", "due", "contract", "signed", "dated", "registered", "died", "death", "start", "end", "from",
+                "until"]
+_DESCRIBER = fastre.compile(rf"(?<!\w)(?:(?P<birth>{fastre.alternatives(_BIRTH_WORDS)})"
+                            rf"|(?P<other>{fastre.alternatives(_OTHER_WORDS)}))")
+_BIRTH_AFTER_WORDS = [r"г\.\s?р\.", r"г\.р", r"гр\.", r"года\s+рождения", r"г\.\s+рождения", r"жылы\s+туған", r"ж\.\s?т\.",
+                      r"ж\.т", "туған", "туылған"]
+_DOB_WORDS = ["dob", r"d\.o\.b\.?", r"date\s+of\s+birth"]
+_BIRTH_AFTER = re.compile(rf"[ ,]?(?:{fastre.alternatives(_BIRTH_AFTER_WORDS)}|\(?\s?{fastre.alternatives(_DOB_WORDS)}\b)")
+# Any birth word at all, before a date (_DESCRIBER's birth group) or after it (_BIRTH_AFTER): a text without
+# one holds no birth date, and its dates are not even looked for (most texts: one pass in C).
+_ANY_BIRTH_WORD = fastre.compile(fastre.alternatives(
+    _BIRTH_WORDS + _BIRTH_AFTER_WORDS + _DOB_WORDS))
 _LOOKBACK = 60
 
 
@@ -64,8 +84,9 @@ def _month_number(name: str) -> int | None:
     return None
 
 
-def parse_date(m: re.Match[str]) -> dt.date | None:
-    """The calendar date a match denotes, or None when it is not a real, plausible birth date."""
+def parse_date(m: re.Match[str], today: dt.date | None = None) -> dt.date | None:
+    """The calendar date a match denotes, or None when it is not a real, plausible birth date (``today``:
+    the scan's date, looked up once per text by the recognizer)."""
     g = m.groupdict()
     try:
         if g["y1"]:
@@ -74,7 +95,7 @@ def parse_date(m: re.Match[str]) -> dt.date | None:
             day, month, year = int(g["d2"]), int(g["m2"]), int(g["y2"])
         else:
             for d, mon, y in (("d3", "mon3", "y3"), ("d4", "mon4", "y4"), ("d5", "mon5", "y5")):
-                if g[y]:
+                if g.get(y):  # _DATE_NUMERIC has no group y5
                     month_no = _month_number(g[mon])
                     if month_no is None:
                         return None
@@ -85,7 +106,7 @@ def parse_date(m: re.Match[str]) -> dt.date | None:
         date = dt.date(year, month, day)
     except ValueError:
         return None
-    if year < 1900 or date > dt.date.today():
+    if year < 1900 or date > (today or dt.date.today()):
         return None
     return date
 
@@ -112,13 +133,17 @@ class DateOfBirthRecognizer:
 
     def find(self, text: str) -> Iterable[Finding]:
         findings: list[Finding] = []
+        if _ANY_BIRTH_WORD.search(text) is None:
+            return findings
         prev_end = 0
-        for m in _DATE.finditer(text):
+        today = dt.date.today()
+        dates = _DATE if _MONTH_AT_WORD_START.search(text) is not None else _DATE_NUMERIC
+        for m in dates.finditer(text):
             start, end = m.start(), m.end()
             date_end = m.end()
             while end > start and text[end - 1] == " ":
                 end -= 1
-            ok = parse_date(m) is not None
+            ok = parse_date(m, today) is not None
             words = _birth_context(text, start, end, prev_end) if ok else ()
             prev_end = date_end
             if not words:

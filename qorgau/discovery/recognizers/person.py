@@ -16,6 +16,7 @@ The text is never stored or logged: findings carry offsets and an :class:`Explan
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -23,7 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..types import Explanation, Finding, context_near, context_pattern
+from ..types import Explanation, Finding, category_of, context_near, context_pattern
+from . import fastre
 
 LEXICON_DIR = Path(__file__).resolve().parent.parent / "lexicons"
 
@@ -31,10 +33,9 @@ UPPER = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІÄĞÑÖŞÜŪ"
 LOWER = "a-zа-яёәғқңөұүһіäğıñöşüū"
 _WORD = rf"[{UPPER}](?:['’][{UPPER}])?[{LOWER}]+(?:-[{UPPER}]?[{LOWER}]+)*"  # O'Connor, Әл-Фараби
 # One pass over the text finds initials ("Е.Б.", "E. B.") and capitalised words; nothing else is looked at.
-_TOKEN = re.compile(
+_TOKEN = fastre.compile(
     rf"(?P<init>(?<![\w.])[{UPPER}]\.(?:[ \u00a0]?[{UPPER}]\.)?(?![\w]))|(?P<word>(?<![\w])(?:{_WORD})(?![\w]))")
-_GAP_WORDS = re.compile(r"[ \t\u00a0]{1,3}\Z")
-_GAP_AFTER_INITIALS = re.compile(r"[ \t\u00a0]{0,3}\Z")
+_GAP_CHARS = " \t\u00a0"  # between the words of one name: 1-3 of these (0-3 after initials, "Е.Б.Жаксылыков")
 _SENTENCE_END = re.compile(r"(?:\A|[.!?…:;\n\r\t\"'«»“”(\[•\-–—*#|>]\s*)\Z")
 
 _PATRONYMIC = re.compile(
@@ -58,28 +59,38 @@ _KK_ENDINGS = ("ның", "нің", "дың", "дің", "тың", "тің", "ға
                "ды", "ді", "ты", "ті", "да", "де", "та", "те", "дан", "ден", "тан", "тен", "нан", "нен",
                "мен", "бен", "пен", "а", "е")
 
-# Title words before a name: they make even unknown capitalised words a name.
-_TITLE_BEFORE = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Madam)\.?|г-н|г-жа|гр\.|господин|госпожа|гражданин|гражданка"
-    r"|уважаемый|уважаемая|құрметті)[ \t\u00a0]{1,3}\Z", re.IGNORECASE)
-_STREET_BEFORE = re.compile(
-    r"(?:\b(?:ул|пр|пр-т|пр-кт|просп|пер|бул|б-р|наб|пл|мкр|мкрн|им|ш|st|str|ave|blvd)\.?"
-    r"|\b(?:улица|улице|улицу|улицы|проспект|проспекта|проспекте|переулок|бульвар|площадь|набережная|имени"
-    r"|микрорайон|street|avenue|школа|гимназия|лицей|университет|академия|аэропорт|район|село|поселок|город"
-    r"|памятник|памятника|монумент|ескерткіш|мемориал|музей|театр|парк|сквер|площади|площадь"
-    r"|г|с|қ|пос|ауыл))[ \t\u00a0]{0,3}(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\.[ \t\u00a0]?)?\Z", re.IGNORECASE)
+# Title words before a name: they make even unknown capitalised words a name. These context patterns are
+# case-insensitive word lists, written with fastre.alternatives (one character class per first letter) so
+# that re does not enter every word at every position of the 24-character look-around.
+_TITLE_BEFORE = fastre.compile(
+    r"(?:\b" + fastre.alternatives(["Mr", "Mrs", "Ms", "Miss", "Dr", "Prof", "Sir", "Madam"]) + r"\.?|"
+    + fastre.alternatives(["г-н", "г-жа", r"гр\.", "господин", "госпожа", "гражданин", "гражданка", "уважаемый",
+                           "уважаемая", "құрметті"]) + r")[ \t\u00a0]{1,3}\Z")
+_STREET_BEFORE = fastre.compile(
+    r"(?:\b" + fastre.alternatives(["ул", "пр", "пр-т", "пр-кт", "просп", "пер", "бул", "б-р", "наб", "пл", "мкр", "мкрн",
+                                    "им", "ш", "st", "str", "ave", "blvd"]) + r"\.?"
+    r"|\b" + fastre.alternatives(["улица", "улице", "улицу", "улицы", "проспект", "проспекта", "проспекте", "переулок",
+                                  "бульвар", "площадь", "набережная", "имени", "микрорайон", "street", "avenue", "школа",
+                                  "гимназия", "лицей", "университет", "академия", "аэропорт", "район", "село", "поселок",
+                                  "город", "памятник", "памятника", "монумент", "ескерткіш", "мемориал", "музей", "театр",
+                                  "парк", "сквер", "площади", "площадь", "г", "с", "қ", "пос", "ауыл"])
+    + r")(?i:[ \t\u00a0]{0,3}(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\.[ \t\u00a0]?)?\Z)")
 _STREET_AFTER = re.compile(
-    r"\A[ \t\u00a0,]{0,3}(?:(?:батыр|батыра|би|хан|хана|ата|ана|жолы|batyr|bi|khan|zholy)[ \t\u00a0]+)?(?:көшесі|көшесінде|көшесіндегі|даңғылы|даңғылында|атындағы|ауылы|ауданы|қаласы"
-    r"|облысы|шағын|бульвары|street|st\b|str\b|ave\b|avenue|blvd|boulevard|road|lane|prospect|district"
-    r"|region|city|university|airport|улица|ул\.|проспект|пр\.|район|р-н|р-на|область|области|обл\.|ескерткіші"
-    r"|мешіті|кесенесі|атындағы)", re.IGNORECASE)
-_ORG_BEFORE = re.compile(
-    r"(?:\b(?:ТОО|АО|ООО|ОАО|ЗАО|ПАО|ЖШС|АҚ|ГКП|РГП|КГУ|LLP|JSC|LLC|Ltd|Inc|компания|компании|фирма|банк"
-    r"|bank|company|группа)[ \t\u00a0]*[«\"“]?)\Z")
+    r"\A[ \t\u00a0,]{0,3}(?:" + fastre.alternatives(["батыр", "батыра", "би", "хан", "хана", "ата", "ана", "жолы", "batyr",
+                                                      "bi", "khan", "zholy"]) + r"[ \t\u00a0]+)?"
+    + fastre.alternatives(["көшесі", "көшесінде", "көшесіндегі", "даңғылы", "даңғылында", "атындағы", "ауылы", "ауданы",
+                           "қаласы", "облысы", "шағын", "бульвары", "street", r"st\b", r"str\b", r"ave\b", "avenue", "blvd",
+                           "boulevard", "road", "lane", "prospect", "district", "region", "city", "university",
+                           "airport", "улица", r"ул\.", "проспект", r"пр\.", "район", "р-н", "р-на", "область", "области",
+                           r"обл\.", "ескерткіші", "мешіті", "кесенесі", "атындағы"]))
+_ORG_BEFORE = fastre.compile(
+    r"(?:\b" + fastre.alternatives(["ТОО", "АО", "ООО", "ОАО", "ЗАО", "ПАО", "ЖШС", "АҚ", "ГКП", "РГП", "КГУ", "LLP", "JSC",
+                                    "LLC", "Ltd", "Inc", "компания", "компании", "фирма", "банк", "bank", "company", "группа"],
+                                   ignore_case=False) + r"[ \t\u00a0]*[«\"“]?)\Z")
 _ORG_AFTER = re.compile(r"\A[ \t\u00a0]*[»\"”]?[ \t\u00a0]*(?:Bank|Group|Inc|Ltd|LLP|JSC|LLC|Corp|банк|групп)\b")
 _QUOTE_BEFORE = re.compile(r"[«\"“„]\Z")
 
-_LOWER_WORD = re.compile(rf"(?<![\w'’-])(?!(?:ұлы|қызы|улы|кызы|оглы|uly|kyzy)(?!\w))[{LOWER}]+(?![\w'’])")
+_LOWER_WORD = fastre.compile(rf"(?<![\w'’-])(?!(?:ұлы|қызы|улы|кызы|оглы|uly|kyzy)(?!\w))[{LOWER}]+(?![\w'’])")
 _CONTEXT_WORDS = (
     "фио", "ф.и.о", "имя", "фамилия", "отчество", "аты-жөні", "аты", "тегі", "әкесінің аты", "full name",
     "name", "surname", "first name", "last name", "гражданин", "гражданка", "клиент", "заемщик", "заёмщик",
@@ -265,28 +276,40 @@ class _Candidate:
 
 
 def _tokens(text: str) -> Iterator[list[_Tok]]:
-    """Runs of adjacent name-like tokens (hot loop: one regex pass, cached classification)."""
-    run: list[_Tok] = []
+    """Runs of adjacent name-like tokens (hot loop: one regex pass, cached classification).
+
+    A run that is one unknown capitalised word ("Отчёт", "The" at a sentence start: most capitalised
+    words of ordinary prose) can never become a candidate (:func:`_segments` needs a name part or two
+    words), so it is dropped before anything is built for it."""
+    classify = _classify_cached
+    run: list[tuple[int, int, str, str]] = []
     prev_end = -1
     prev_init = False
     for m in _TOKEN.finditer(text):
-        s, e = m.start(), m.end()
+        s, e = m.span()
         if m.lastgroup == "init":
             cls, rule = "I", "initials"
         else:
-            cls, rule = _classify_cached(m.group())
-        if run:
-            gap_re = _GAP_AFTER_INITIALS if prev_init else _GAP_WORDS
-            if prev_end > s or not gap_re.match(text, prev_end, s) or cls == "N":
-                yield run
-                run = []
+            cls, rule = classify(m.group())
+        # The run goes on across a gap of 1-3 _GAP_CHARS (0-3 after initials); tested without a regex
+        # call because most tokens are far apart.
+        gap = s - prev_end
+        if run and (cls == "N" or gap > 3 or gap < (0 if prev_init else 1) or text[prev_end:s].strip(_GAP_CHARS)):
+            if len(run) > 1 or run[0][2] != "X":
+                yield _run(text, run)
+            run = []
         if cls != "N":
-            head = text[max(0, s - 3):s]
-            sentence_start = bool(_SENTENCE_END.search(head)) if s >= 3 else True
-            run.append(_Tok(s, e, cls, rule, sentence_start, _is_cyrillic(text[s])))
+            run.append((s, e, cls, rule))
         prev_end, prev_init = e, cls == "I"
-    if run:
-        yield run
+    if run and (len(run) > 1 or run[0][2] != "X"):
+        yield _run(text, run)
+
+
+def _run(text: str, parts: list[tuple[int, int, str, str]]) -> list[_Tok]:
+    """The run's tokens, with whether each starts a sentence and is Cyrillic."""
+    sentence_end = _SENTENCE_END.search
+    return [_Tok(s, e, cls, rule, s < 3 or sentence_end(text, s - 3, s) is not None, _is_cyrillic(text[s]))
+            for s, e, cls, rule in parts]
 
 
 def _segments(run: list[_Tok]) -> Iterator[list[_Tok]]:
@@ -401,17 +424,57 @@ def _natasha_windows(text: str, undecided: list[tuple[int, int]]) -> list[tuple[
 
 
 def _natasha_persons(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    from natasha import Doc
+    """Natasha's PER spans in the windows, as offsets into ``text``.
 
-    segmenter, tagger = _natasha()
+    All windows of a text go to the tagger in one batch, and straight to the tagger: Natasha's
+    ``Doc.segment`` (razdel sentences) only serves span-to-token bookkeeping we do not use, and the
+    tagger's fixed cost per call is paid once per batch of 8. Batching does not change the tags (padding
+    embeds to zero and is masked after every layer). :mod:`.ner` runs the tagger without slovnet's
+    per-call overhead, with the same results."""
+    _, tagger = _natasha()
+    texts = [text[ws:we] for ws, we in windows]
     spans: list[tuple[int, int]] = []
     with _LOCK:  # the tagger is not documented as thread-safe
-        for ws, we in windows:
-            doc = Doc(text[ws:we])
-            doc.segment(segmenter)
-            doc.tag_ner(tagger)
-            spans.extend((ws + sp.start, ws + sp.stop) for sp in doc.spans if sp.type == "PER")
+        tagged = _tag([t for t in texts if t.strip()], tagger)
+    found = iter(tagged)
+    for (ws, _), window in zip(windows, texts):
+        if window.strip():
+            spans.extend((ws + start, ws + stop) for start, stop, kind in next(found) if kind == "PER")
     return spans
+
+
+_LEAN: list[object] = []  # (LeanTagger or None, BLAS limiter or None), built on first use (under _LOCK)
+
+
+def _tag(texts: list[str], tagger: object) -> list[list[tuple[int, int, str]]]:
+    """Natasha's NER spans of each text: via :class:`.ner.LeanTagger` (or the tagger itself if slovnet
+    changed), with BLAS on one thread.
+
+    One thread, because the matrices are small (a window is ~20 tokens) and a scan is one core's work
+    (``--workers`` adds processes): OpenBLAS would otherwise start a thread per CPU for every product,
+    and on a busy machine those threads wait on each other — measured 15x slower per call on this
+    project's 2-CPU machine under load. ``threadpoolctl`` sets the limit around the call only, so other
+    numpy users in the process keep their settings."""
+    if not _LEAN:
+        from .ner import lean_tagger
+
+        _LEAN.append((lean_tagger(tagger), _blas_limiter()))
+    lean, blas = _LEAN[0]  # type: ignore[misc]
+    with blas.limit(limits=1) if blas is not None else contextlib.nullcontext():
+        if lean is not None:
+            return lean(texts)
+        return [[(sp.start, sp.stop, sp.type) for sp in markup.spans]
+                for markup in tagger.map(texts)]  # type: ignore[attr-defined]
+
+
+def _blas_limiter() -> object | None:
+    """threadpoolctl's handle on the BLAS libraries numpy loaded, or None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; without it BLAS keeps its own thread count
+        return None
+    blas = ThreadpoolController().select(user_api="blas")
+    return blas if blas.lib_controllers else None
 
 
 def _natasha_span_ok(text: str, start: int, end: int) -> bool:
@@ -438,6 +501,7 @@ class PersonRecognizer:
 
     def __init__(self, use_natasha: bool = True) -> None:
         self.use_natasha = use_natasha
+        self._explanations: dict[tuple, Explanation] = {}
         name_lexicon()
         if use_natasha:
             _natasha()
@@ -476,10 +540,16 @@ class PersonRecognizer:
     def _finding(self, text: str, c: _Candidate) -> Finding:
         words = context_near(text, c.start, c.end, _CONTEXT)
         delta = _CONTEXT_BOOST if words else 0.0
-        score = min(0.99, c.score + delta)
-        return Finding(type="PERSON", start=c.start, end=c.end, score=score, recognizer=self.name,
-                       explanation=Explanation(pattern=c.pattern, base_score=c.score, context_words=words,
-                                               context_delta=delta, notes=c.notes))
+        # Explanations are immutable and repeat (same rule, no context word): shared, not rebuilt (bounded).
+        key = (c.pattern, c.score, words, c.notes)
+        explanation = self._explanations.get(key)
+        if explanation is None:
+            explanation = Explanation(pattern=c.pattern, base_score=c.score, context_words=words, context_delta=delta,
+                                      notes=c.notes)
+            if len(self._explanations) < 1024:
+                self._explanations[key] = explanation
+        return Finding("PERSON", c.start, c.end, min(0.99, c.score + delta), self.name, category_of("PERSON"),
+                       explanation)
 
 
 def _dedupe(cands: list[_Candidate]) -> list[_Candidate]:

@@ -18,9 +18,10 @@ Context words are matched as case-insensitive word prefixes (``карт`` finds 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from ..types import Explanation, Finding, context_near, context_pattern
+from ..types import CONTEXT_WINDOW, Explanation, Finding, category_of, context_pattern
 
 
 class Context:
@@ -38,16 +39,88 @@ class Context:
         """Positive context words around ``text[start:end]`` (empty when there are none)."""
         if self._positive is None:
             return ()
-        return context_near(text, start, end, self._positive)
+        return _near(self._positive, text, start, end)
 
     def negatives_near(self, text: str, start: int, end: int) -> tuple[str, ...]:
         if self._negative is None:
             return ()
-        return context_near(text, start, end, self._negative)
+        return _near(self._negative, text, start, end)
+
+
+def _near(pattern: re.Pattern[str], text: str, start: int, end: int) -> tuple[str, ...]:
+    """:func:`~qorgau.discovery.types.context_near` for the hot path: two ``findall`` calls in C, and
+    nothing built when both come back empty (most findings)."""
+    before = pattern.findall(text, start - CONTEXT_WINDOW if start > CONTEXT_WINDOW else 0, start)
+    after = pattern.findall(text, end, end + CONTEXT_WINDOW)  # re clamps endpos to the text's length
+    if not before and not after:
+        return ()
+    return tuple(w.lower() for w in before + after)
 
 
 def clamp(score: float) -> float:
     return round(min(1.0, max(0.0, score)), 4)
+
+
+_MEMO_LIMIT = 512  # explanations (and clamped scores) kept per scorer: bounded, so memory stays flat
+
+
+class Scorer:
+    """Builds the findings of one kind of match (one recognizer, type, pattern, base score, validator).
+
+    The hot path of every rule-based recognizer: what never changes between matches is bound once, and
+    so is what repeats — explanations are immutable, and a dense text yields the same one (no context
+    word, or the same ones) over and over, so a scorer hands out a shared :class:`Explanation` per
+    distinct (context words, delta, notes) rather than building one per finding (at most
+    ``_MEMO_LIMIT`` kept: memory stays flat). Same findings, same explanations as :func:`scored_finding`.
+    """
+
+    __slots__ = ("_explanations", "_negative", "_positive", "_scores", "base", "boost", "category", "entity_type",
+                 "pattern", "penalty", "recognizer", "validated", "validator")
+
+    def __init__(self, *, entity_type: str, recognizer: str, pattern: str, base: float, context: Context,
+                 validated: bool | None, validator: str | None, category: str = ""):
+        self.entity_type = entity_type
+        self.recognizer = recognizer
+        self.pattern = pattern
+        self.base = base
+        self.validated = validated
+        self.validator = validator
+        self.category = category or category_of(entity_type)
+        self._positive = context._positive
+        self._negative = context._negative
+        self.boost = context.boost
+        self.penalty = context.penalty
+        self._explanations: dict[tuple, Explanation] = {}
+        self._scores: dict[float, float] = {}
+
+    def __call__(self, text: str, start: int, end: int, notes: tuple[str, ...] = ()) -> Finding:
+        """The finding for ``text[start:end]``, its score moved by the context words around it."""
+        words = _near(self._positive, text, start, end) if self._positive is not None else ()
+        return self._finding(text, start, end, words, notes)
+
+    def with_context(self, text: str, start: int, end: int, notes: tuple[str, ...] = ()) -> Finding | None:
+        """The finding only if a positive context word is near (``require_context`` of :func:`scored_finding`)."""
+        words = _near(self._positive, text, start, end) if self._positive is not None else ()
+        return self._finding(text, start, end, words, notes) if words else None
+
+    def _finding(self, text: str, start: int, end: int, words: tuple[str, ...], notes: tuple[str, ...]) -> Finding:
+        delta = self.boost if words else 0.0
+        if self._negative is not None:
+            negatives = _near(self._negative, text, start, end)
+            if negatives:
+                delta -= self.penalty
+                notes = notes + ("negative context: " + ", ".join(negatives),)
+        key = (words, delta, notes)
+        explanation = self._explanations.get(key)
+        if explanation is None:
+            explanation = Explanation(self.pattern, self.base, self.validated, self.validator, words,
+                                      round(delta, 4), notes)
+            if len(self._explanations) < _MEMO_LIMIT:
+                self._explanations[key] = explanation
+        score = self._scores.get(delta)
+        if score is None:
+            score = self._scores[delta] = clamp(self.base + delta)
+        return Finding(self.entity_type, start, end, score, self.recognizer, self.category, explanation)
 
 
 def scored_finding(
@@ -70,18 +143,17 @@ def scored_finding(
 
     ``require_context`` is for formats too common to report on their own (nine digits as an ID card):
     without a positive context word there is no finding at all, whatever the scanner's ``min_score``.
+    A recognizer that scores many matches the same way binds a :class:`Scorer` once instead.
     """
-    words = context.words_near(text, start, end)
+    words = _near(context._positive, text, start, end) if context._positive is not None else ()
     if require_context and not words:
         return None
     delta = context.boost if words else 0.0
-    negatives = context.negatives_near(text, start, end)
-    if negatives:
-        delta -= context.penalty
-        notes = notes + ("negative context: " + ", ".join(negatives),)
-    explanation = Explanation(
-        pattern=pattern, base_score=base, validated=validated, validator=validator,
-        context_words=words, context_delta=round(delta, 4), notes=notes,
-    )
-    return Finding(type=entity_type, start=start, end=end, score=clamp(base + delta), recognizer=recognizer,
-                   category=category, explanation=explanation)
+    if context._negative is not None:
+        negatives = _near(context._negative, text, start, end)
+        if negatives:
+            delta -= context.penalty
+            notes = notes + ("negative context: " + ", ".join(negatives),)
+    explanation = Explanation(pattern, base, validated, validator, words, round(delta, 4), notes)
+    return Finding(entity_type, start, end, clamp(base + delta), recognizer, category or category_of(entity_type),
+                   explanation)

@@ -1,9 +1,11 @@
 """Recognizers for structured identifiers: one small class per type, validators from ``qorgau.identifiers``.
 
-Each class compiles its patterns once (module level) and runs one ``finditer`` pass over the text, with
-a cheap ``str`` check first where one exists (no ``@`` → no e-mail). Validators run only on candidates;
-a candidate that fails its checksum is not a finding at all (a 12-digit number with a bad checksum is not
-an IIN, whatever the context says). Scores follow :mod:`.scoring`; the bases below are per class.
+Each class compiles its patterns once (module level) and looks only where its type can be: in the numeric
+clusters the scanner finds once per text (:func:`numeric_clusters`), or after a cheap ``str`` check (no
+``@`` → no e-mail). Scores and explanations come from a :class:`~.scoring.Scorer` bound once per kind of
+match. Validators run only on candidates; a candidate that fails its checksum is not a finding at all (a
+12-digit number with a bad checksum is not an IIN, whatever the context says). Scores follow
+:mod:`.scoring`; the bases below are per class.
 
 Digit boundaries: a candidate is never part of a longer run of digits (``(?<!\\d)`` … ``(?!\\d)``), and a
 number directly followed by ``@`` belongs to an e-mail's local part, not to a phone or an IIN. Where a
@@ -21,6 +23,8 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
+from phonenumbers import PhoneMetadata
+
 from ...identifiers import (
     IdentifierError,
     card_brand,
@@ -31,7 +35,7 @@ from ...identifiers import (
     parse_phone,
 )
 from ..types import Finding, Recognizer, context_pattern
-from .scoring import Context, scored_finding
+from .scoring import Context, Scorer
 
 # A separator people put inside numbers: space, no-break space, dash, dot.
 _SEP = r"[ \u00a0\-.]"
@@ -78,23 +82,29 @@ class NumericRecognizer:
     name: str
     entity_types: frozenset[str]
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def find(self, text: str) -> list[Finding]:
         return self.find_in_clusters(text, numeric_clusters(text))
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
         raise NotImplementedError
 
 
 def _matches_in(pattern: re.Pattern[str], text: str, clusters: list[Span], min_len: int,
-                lead: int = 0) -> Iterator[re.Match[str]]:
+                lead: int = 0) -> list[re.Match[str]]:
     """Matches of ``pattern`` in the clusters at least ``min_len`` long (``lead`` characters before each
     are included, for a ``+`` or ``(``). ``endpos`` is one past the cluster, so look-aheads see the
     character that ended it."""
+    out: list[re.Match[str]] = []
+    search = pattern.search  # a search loop: no iterator object per cluster (most hold one match or none)
     last = 0
-    for start, end in [c for c in clusters if c[1] - c[0] >= min_len]:
-        for m in pattern.finditer(text, max(last, start - lead), end + 1):
-            last = m.end()
-            yield m
+    for start, end in clusters:
+        if end - start >= min_len:
+            m = search(text, max(last, start - lead), end + 1)
+            while m is not None:
+                last = m.end()  # never empty: every pattern here needs digits
+                out.append(m)
+                m = search(text, last, end + 1)
+    return out
 
 
 # --- KZ_IIN / KZ_BIN --------------------------------------------------------------------------------
@@ -116,19 +126,19 @@ class KzIinBinRecognizer(NumericRecognizer):
     context = Context(["ИИН", "ЖСН", "IIN", "ИНН", "БИН", "БСН", "BIN", "ИИН/БИН", "идентификационный",
                        "сәйкестендіру"], boost=0.15)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._scorers = {
+            kind: Scorer(entity_type=kind, recognizer=self.name, pattern="12 digits", base=self.BASE,
+                         context=self.context, validated=True, validator=validator)
+            for kind, validator in (("KZ_IIN", "IIN checksum + birth date"), ("KZ_BIN", "BIN checksum + layout"))}
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
         for m in _matches_in(_TWELVE, text, clusters, 12):
             kind = classify_12_digits(m.group())
-            if kind is None:
-                continue
-            start, end = m.span()
-            found = scored_finding(
-                text, start, end, entity_type=kind, recognizer=self.name, pattern="12 digits",
-                base=self.BASE, context=self.context, validated=True,
-                validator="IIN checksum + birth date" if kind == "KZ_IIN" else "BIN checksum + layout",
-            )
-            if found is not None:
-                yield found
+            if kind is not None:
+                found.append(self._scorers[kind](text, m.start(), m.end()))
+        return found
 
 
 # --- PHONE_NUMBER -----------------------------------------------------------------------------------
@@ -165,7 +175,14 @@ class PhoneRecognizer(NumericRecognizer):
     context = Context(["тел", "моб", "сот", "нөмір", "нөмері", "ұялы", "байланыс", "phone", "tel", "mobile",
                        "cell", "whatsapp", "contact", "контакт", "звон", "позвон", "факс", "fax"], boost=0.2)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._scorers = {
+            group: Scorer(entity_type="PHONE_NUMBER", recognizer=self.name, pattern=f"phone:{group}", base=base,
+                          context=self.context, validated=True, validator="libphonenumber range")
+            for group, base in self.BASE.items()}
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
         for m in _matches_in(_PHONE, text, clusters, 10, lead=2):
             group = m.lastgroup or "p7"
             start = m.start()
@@ -173,19 +190,17 @@ class PhoneRecognizer(NumericRecognizer):
                 kind = _phone_kind(candidate)
                 if kind is None:
                     continue
-                found = scored_finding(
-                    text, start, start + len(candidate), entity_type="PHONE_NUMBER", recognizer=self.name,
-                    pattern=f"phone:{group}", base=self.BASE[group], context=self.context, validated=True,
-                    validator="libphonenumber range", notes=(kind,),
-                )
-                if found is not None:
-                    yield found
+                found.append(self._scorers[group](text, start, start + len(candidate), (kind,)))
                 break
+        return found
 
 
-# Kazakh mobile ranges (LEGAL.md § Identifiers, the same ranges libphonenumber assigns to KZ mobiles):
-# checked without libphonenumber, which costs ~0.2 ms a number; tests hold the two to the same answer.
+# Kazakh mobile ranges (LEGAL.md § Identifiers, the same ranges libphonenumber assigns to KZ mobiles) and
+# landline ranges (read from libphonenumber's own KZ metadata, so they cannot drift): checked without a
+# full libphonenumber parse, which costs ~0.1 ms a number. The two sets are disjoint (71x/72x vs
+# 70x/747/76x/77x/785), so neither is "landline or mobile"; tests hold both to libphonenumber's answer.
 _KZ_MOBILE = re.compile(r"7(?:0[0-25-8]|47|6[0-4]|7[15-8]|85)\d{7}")
+_KZ_LANDLINE = re.compile(PhoneMetadata.metadata_for_region("KZ").fixed_line.national_number_pattern)
 _NOT_DIGITS = re.compile(r"\D+")
 
 
@@ -195,6 +210,8 @@ def _phone_kind(candidate: str) -> str | None:
     if len(digits) == 11 and (digits[0] == "7" if candidate[0] == "+" else digits[0] == "8"):
         if _KZ_MOBILE.fullmatch(digits, 1):
             return "KZ mobile"
+        if _KZ_LANDLINE.fullmatch(digits, 1):
+            return "KZ landline"
     try:
         phone = parse_phone(candidate.replace("\u00a0", " "))
     except IdentifierError:
@@ -222,7 +239,12 @@ class EmailRecognizer:
     BASE = 0.9
     context = Context(["email", "e-mail", "mail", "почт", "пошта", "эл. адрес", "электрон"], boost=0.1)
 
-    def find(self, text: str) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._scorer = Scorer(entity_type="EMAIL_ADDRESS", recognizer=self.name, pattern="email", base=self.BASE,
+                              context=self.context, validated=True, validator="RFC 5322 dot-atom + IDNA")
+
+    def find(self, text: str) -> list[Finding]:
+        found: list[Finding] = []
         floor = 0
         at = text.find("@")
         while at != -1:
@@ -231,15 +253,10 @@ class EmailRecognizer:
             if local is not None and domain is not None:
                 start, end = local.start(), domain.end()
                 if _is_email(text[start:end]):
-                    found = scored_finding(
-                        text, start, end, entity_type="EMAIL_ADDRESS", recognizer=self.name, pattern="email",
-                        base=self.BASE, context=self.context, validated=True,
-                        validator="RFC 5322 dot-atom + IDNA",
-                    )
-                    if found is not None:
-                        yield found
-                        floor = end
+                    found.append(self._scorer(text, start, end))
+                    floor = end
             at = text.find("@", at + 1)
+        return found
 
 
 def _is_email(candidate: str) -> bool:
@@ -267,24 +284,24 @@ class IbanRecognizer(NumericRecognizer):
     context = Context(["IBAN", "ИИК", "ИИК/IBAN", "счет", "счёт", "р/с", "шот", "account", "реквизит",
                        "банк", "bank"], boost=0.1)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._scorer = Scorer(entity_type="IBAN_CODE", recognizer=self.name, pattern="iban", base=self.BASE,
+                              context=self.context, validated=True, validator="mod-97 + country layout")
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
         for m in _iban_candidates(text, clusters):
             start = m.start()
             for candidate in _groups_shrinking(m.group(), 15):
-                if not _is_iban(candidate):
-                    continue
-                found = scored_finding(
-                    text, start, start + len(candidate), entity_type="IBAN_CODE", recognizer=self.name,
-                    pattern="iban", base=self.BASE, context=self.context, validated=True,
-                    validator="mod-97 + country layout",
-                )
-                if found is not None:
-                    yield found
-                break
+                if _is_iban(candidate):
+                    found.append(self._scorer(text, start, start + len(candidate)))
+                    break
+        return found
 
 
-def _iban_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+def _iban_candidates(text: str, clusters: list[Span]) -> list[re.Match[str]]:
     """IBAN-shaped matches starting two capital letters before a cluster (``KZ`` + ``86…``)."""
+    out: list[re.Match[str]] = []
     done = 0
     for start, _ in clusters:
         if start < done + 2 or start < 2:
@@ -294,7 +311,8 @@ def _iban_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]
             m = _IBAN.match(text, start - 2)
             if m is not None:
                 done = m.end()
-                yield m
+                out.append(m)
+    return out
 
 
 def _is_iban(candidate: str) -> bool:
@@ -308,10 +326,14 @@ def _is_iban(candidate: str) -> bool:
     return is_valid_iban(compact)
 
 
+# Letters as the numbers 10-35 (int(ch, 36)), for str.translate: one C call instead of one per character.
+_LETTER_VALUES = str.maketrans({ch: str(int(ch, 36)) for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"})
+
+
 def _mod97(compact: str) -> int:
     """ISO 7064 mod-97-10 of an IBAN (first four characters moved to the end, letters as 10-35)."""
     rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97
+    return int(rearranged.translate(_LETTER_VALUES)) % 97
 
 
 # --- CREDIT_CARD ------------------------------------------------------------------------------------
@@ -333,7 +355,13 @@ class CardRecognizer(NumericRecognizer):
     context = Context(["карт", "card", "visa", "mastercard", "kaspi", "halyk", "кредитк", "дебет", "pan"],
                       boost=0.25)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._known, self._unknown = (
+            Scorer(entity_type="CREDIT_CARD", recognizer=self.name, pattern="card", base=base, context=self.context,
+                   validated=True, validator="Luhn") for base in (self.BASE_KNOWN, self.BASE_UNKNOWN))
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
         for m in _matches_in(_CARD, text, clusters, 13):
             start = m.start()
             for candidate in _groups_shrinking(m.group(), 13):
@@ -341,14 +369,10 @@ class CardRecognizer(NumericRecognizer):
                 if not is_valid_card(digits):
                     continue
                 brand = card_brand(digits)
-                found = scored_finding(
-                    text, start, start + len(candidate), entity_type="CREDIT_CARD", recognizer=self.name,
-                    pattern="card", base=self.BASE_UNKNOWN if brand == "unknown" else self.BASE_KNOWN,
-                    context=self.context, validated=True, validator="Luhn", notes=(f"brand {brand}",),
-                )
-                if found is not None:
-                    yield found
+                scorer = self._unknown if brand == "unknown" else self._known
+                found.append(scorer(text, start, start + len(candidate), (f"brand {brand}",)))
                 break
+        return found
 
 
 # --- KZ_PASSPORT / KZ_ID_CARD -----------------------------------------------------------------------
@@ -366,31 +390,29 @@ class PassportRecognizer(NumericRecognizer):
     BASE = 0.6
     context = Context(["паспорт", "passport", "төлқұжат", "документ", "құжат", "document"], boost=0.3)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
-        for m in _passport_candidates(text, clusters):
-            found = scored_finding(
-                text, m.start(), m.end(), entity_type="KZ_PASSPORT", recognizer=self.name, pattern="N + 8 digits",
-                base=self.BASE, context=self.context, validated=None, validator=None,
-            )
-            if found is not None:
-                yield found
+    def __init__(self) -> None:
+        self._scorer = Scorer(entity_type="KZ_PASSPORT", recognizer=self.name, pattern="N + 8 digits", base=self.BASE,
+                              context=self.context, validated=None, validator=None)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        return [self._scorer(text, m.start(), m.end()) for m in _passport_candidates(text, clusters)]
 
 
 _PASSPORT_LETTERS = frozenset("NnНн")
 
 
-def _passport_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+def _passport_candidates(text: str, clusters: list[Span]) -> list[re.Match[str]]:
     """Passport matches: a cluster of 8+ characters right after ``N`` or ``N ``."""
-    for start, end in clusters:
-        if end - start < 8 or start < 1:
-            continue
+    out: list[re.Match[str]] = []
+    for start, end in [c for c in clusters if c[1] - c[0] >= 8 and c[0] >= 1]:
         lead = start - 1
         if text[lead] == " " and lead > 0:
             lead -= 1
         if text[lead] in _PASSPORT_LETTERS:
             m = _PASSPORT.match(text, lead, end + 1)
             if m is not None:
-                yield m
+                out.append(m)
+    return out
 
 
 _NINE = re.compile(_START + r"\d{9}" + _END)
@@ -415,14 +437,17 @@ class IdCardRecognizer(NumericRecognizer):
                                     "договор", "contract", "ticket", "заявк", "tracking", "трек", "артикул",
                                     "sku", "лицев", "account", "тапсырыс", "шарт"])
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
+    def __init__(self) -> None:
+        self._scorer = Scorer(entity_type="KZ_ID_CARD", recognizer=self.name, pattern="9 digits", base=self.BASE,
+                              context=self.context, validated=None, validator=None)
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
         for m in _matches_in(_NINE, text, clusters, 9):
-            found = scored_finding(
-                text, m.start(), m.end(), entity_type="KZ_ID_CARD", recognizer=self.name, pattern="9 digits",
-                base=self.BASE, context=self.context, validated=None, validator=None, require_context=True,
-            )
-            if found is not None and not self._labelled_otherwise(text, m.start()):
-                yield found
+            finding = self._scorer.with_context(text, m.start(), m.end())
+            if finding is not None and not self._labelled_otherwise(text, m.start()):
+                found.append(finding)
+        return found
 
     def _labelled_otherwise(self, text: str, start: int) -> bool:
         window = max(0, start - self.LABEL_WINDOW)
@@ -456,21 +481,21 @@ class IpAddressRecognizer(NumericRecognizer):
                        "подключ", "login", "вход"], boost=0.3,
                       negative=["version", "версия", "версии", "нұсқа", "ver.", "v.", "сборка", "build"], penalty=0.3)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
-        for start, end in clusters:
-            if end - start < 7 or text.find(".", start, end) == -1:
-                continue
-            for m in _IPV4.finditer(text, start, end + 1):
-                if not _octets_ok(m.group()):
-                    continue
-                found = scored_finding(
-                    text, m.start(), m.end(), entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv4",
-                    base=self.BASE_V4, context=self.context, validated=True, validator="octets 0-255",
-                )
-                if found is not None:
-                    yield found
+    def __init__(self) -> None:
+        self._v4 = Scorer(entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv4", base=self.BASE_V4,
+                          context=self.context, validated=True, validator="octets 0-255")
+        self._v6 = Scorer(entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv6", base=self.BASE_V6,
+                          context=self.context, validated=True, validator="ipaddress.IPv6Address")
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        found: list[Finding] = []
+        dotted = [c for c in clusters if c[1] - c[0] >= 7 and text.find(".", c[0], c[1]) != -1]
+        for m in _matches_in(_IPV4, text, dotted, 7):
+            if _octets_ok(m.group()):
+                found.append(self._v4(text, m.start(), m.end()))
         if "::" in text or text.count(":") >= 2:
-            yield from self._find_v6(text)
+            found += self._find_v6(text)
+        return found
 
     def _find_v6(self, text: str) -> Iterator[Finding]:
         done = 0
@@ -491,12 +516,7 @@ class IpAddressRecognizer(NumericRecognizer):
                 ipaddress.IPv6Address(text[start:end])
             except ValueError:
                 continue
-            found = scored_finding(
-                text, start, end, entity_type="IP_ADDRESS", recognizer=self.name, pattern="ipv6",
-                base=self.BASE_V6, context=self.context, validated=True, validator="ipaddress.IPv6Address",
-            )
-            if found is not None:
-                yield found
+            yield self._v6(text, start, end)
 
 
 def _octets_ok(dotted: str) -> bool:
@@ -525,27 +545,21 @@ class VehiclePlateRecognizer(NumericRecognizer):
                        "автомоб", "авто", "машин", "көлік", "мемлекеттік нөмір", "vehicle", "car", "parking",
                        "парков", "тұрақ", "пропуск на въезд", "въезд", "entry permit"], boost=0.45)
 
-    def find_in_clusters(self, text: str, clusters: list[Span]) -> Iterator[Finding]:
-        for m in _plate_candidates(text, clusters):
-            region = int(m.group(1))
-            if not 1 <= region <= 20:
-                continue
-            found = scored_finding(
-                text, m.start(), m.end(), entity_type="KZ_VEHICLE_PLATE", recognizer=self.name,
-                pattern="plate", base=self.BASE, context=self.context, validated=True, validator="region 01-20",
-            )
-            if found is not None:
-                yield found
+    def __init__(self) -> None:
+        self._scorer = Scorer(entity_type="KZ_VEHICLE_PLATE", recognizer=self.name, pattern="plate", base=self.BASE,
+                              context=self.context, validated=True, validator="region 01-20")
+
+    def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
+        return [self._scorer(text, m.start(), m.end()) for m in _plate_candidates(text, clusters)
+                if 1 <= int(m.group(1)) <= 20]
 
 
-def _plate_candidates(text: str, clusters: list[Span]) -> Iterator[re.Match[str]]:
+def _plate_candidates(text: str, clusters: list[Span]) -> list[re.Match[str]]:
     """Plate matches: a 3-4 character cluster (three digits, maybe a space) followed by a capital letter."""
     size = len(text)
-    for start, end in clusters:
-        if end - start <= 4 and end < size and "A" <= text[end] <= "Z":
-            m = _PLATE.match(text, start)
-            if m is not None:
-                yield m
+    match = _PLATE.match
+    return [m for m in (match(text, start) for start, end in clusters
+                        if end - start <= 4 and end < size and "A" <= text[end] <= "Z") if m is not None]
 
 
 def structured_recognizers() -> list[Recognizer]:
