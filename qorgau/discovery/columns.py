@@ -104,7 +104,9 @@ NAME_RULES: tuple[_NameRule, ...] = (
     _rule("iin|иин|жсн|iin_bin|иин_бин|жсн_бсн|individual_identification_number", ID, "KZ_IIN", confidence=0.95),
     _rule("bin|бин|бсн|business_identification_number", ID, "KZ_BIN", confidence=0.85),
     _rule("date_of_birth|birth_date|birthdate|birthday|dob|bdate|date_birth|дата_рождения|датарождения|др|д_р|"
-          "рожден*|туған_күні|туған_күн*|туылған_күні|туылған_күн*", ID, "DATE_OF_BIRTH", confidence=0.95),
+          "рожден*|туған_күні|туған_күн*|туылған_күні|туылған_күн*|tugan_kuni|tugan_kun*|tuğan_kün*|tugan_kün*|"
+          "tuylgan_kun*|birth_year|year_of_birth|год_рождения|туған_жылы|tugan_jyly|tugan_zhyly", ID, "DATE_OF_BIRTH",
+          confidence=0.95),
     _rule("ip|ip_address|ip_addr|ipaddress|ipaddr|remote_addr|client_ip|ip_адрес|ip_мекенжай*", ID, "IP_ADDRESS"),
     _rule("email|e_mail|mail|email_address|почта|эл_почта|электронная_почта|электрондық_пошта|пошта|емейл|имейл",
           ID, "EMAIL_ADDRESS", confidence=0.95),
@@ -116,17 +118,20 @@ NAME_RULES: tuple[_NameRule, ...] = (
           ID, "CREDIT_CARD", confidence=0.85),
     _rule("passport|passport_number|passport_no|паспорт*|төлқұжат*", ID, "KZ_PASSPORT", confidence=0.9),
     _rule("id_card|idcard|id_card_number|identity_card|national_id|удостоверение*|уд_личности|удл|жеке_куәлік*|"
-          "куәлік*", ID, "KZ_ID_CARD", confidence=0.85),
+          "куәлік*|udostoverenie*|udostovereniya*|ud_lichnosti|jeke_kuälik*|jeke_kualik*|zheke_kualik*|zheke_kuelik*",
+          ID, "KZ_ID_CARD", confidence=0.85),
     _rule("document_number|doc_number|doc_no|номер_документа|құжат_нөмірі|document_id", ID, None, confidence=0.75),
     _rule("plate|license_plate|licence_plate|plate_number|vehicle_number|госномер|гос_номер|грнз|номер_авто|"
-          "көлік_нөмірі", ID, "KZ_VEHICLE_PLATE", confidence=0.9),
+          "көлік_нөмірі|gos_nomer|gosnomer|grnz|nomer_avto|kolik_nomiri|kölik_nömiri", ID, "KZ_VEHICLE_PLATE",
+          confidence=0.9),
     _rule("mac|mac_address|imei|device_id|imsi", ID, None, confidence=0.8),
     _rule("username|user_name|login|логин|nickname", ID, None, confidence=0.7),
     _rule("rnn|рнн|инн|tax_id|taxpayer_id|taxpayer_number", ID, None, confidence=0.85),
     _rule("fio|фио|full_name|fullname|аты_жөні|атыжөні|тегі_аты|person_name|client_name|customer_name|"
           "employee_name|patient_name|contact_name|owner_name|recipient_name|sender_name|payer_name|"
           "beneficiary_name|first_name|firstname|given_name|last_name|lastname|surname|family_name|"
-          "middle_name|patronymic|фамилия|имя|отчество|аты|тегі|әкесінің_аты|name|наименование_клиента",
+          "middle_name|patronymic|фамилия|имя|отчество|аты|тегі|әкесінің_аты|name|наименование_клиента|"
+          "aty_joni|aty_zhoni|aty_jöni|tegi|akesinin_aty",
           ID, "PERSON", confidence=0.85),
     _rule("address|addr|адрес*|мекенжай*|мекен_жай|street|улица|көше*|residence|место_жительства|тұрғылықты*|"
           "registration_address|home_address", ID, "ADDRESS", confidence=0.85),

@@ -91,3 +91,52 @@ def test_offsets_survive_kazakh_letters_before_the_address(rec: AddressRecognize
     text = "Өтініш иесінің мекенжайы: Қостанай қ., Әл-Фараби даңғылы 65"
     (finding,) = rec.find(text)
     assert text[finding.start:finding.end] == "Қостанай қ., Әл-Фараби даңғылы 65"
+
+
+# --- regressions from the held-out dev split (issue 3): new texts, same classes of error -------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Доставка: Астана, Кенесары 40, кв 12. Звонить заранее", "Астана, Кенесары 40, кв 12"),
+    ("Отправитель: г. Караганда, Ерубаева 33/2, тел. 8 700", "г. Караганда, Ерубаева 33/2"),
+    ("Адрес: Жамбыл 114, кв 8? Курьер уже едет", "Жамбыл 114, кв 8"),
+    ("мекенжай: семей, шәкәрім 21 кв 7", "шәкәрім 21 кв 7"),
+    # marker-less, all caps: a town and a street with house-flat
+    ("АДРЕС РЕГИСТРАЦИИ: КОСТАНАЙ, БАЙТУРСЫНОВА 57-41", "КОСТАНАЙ, БАЙТУРСЫНОВА 57-41"),
+    ("адрес: ПАВЛОДАР ЛУГОВАЯ 16-2", "ПАВЛОДАР ЛУГОВАЯ 16-2"),
+])
+def test_addresses_without_a_street_marker_are_found_when_an_address_surrounds_them(
+        rec: AddressRecognizer, text: str, expected: str) -> None:
+    assert spans(rec, text) == [expected]
+
+
+@pytest.mark.parametrize("text", ["Маршрут 12, остановка Абая", "Счёт 2024, заказ 15", "Команда Кайрат 2, Астана 1",
+                                  "Итого 3500 тенге, скидка 10", "Алматы 2024: итоги года"])
+def test_a_word_and_a_number_alone_are_not_an_address(rec: AddressRecognizer, text: str) -> None:
+    assert spans(rec, text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mekenjai: Aqtöbe q., Abylai han dangyly 12, 5 pater", "Aqtöbe q., Abylai han dangyly 12, 5 pater"),
+    ("Almaty q., Dostyq köşesı, 7-üi", "Almaty q., Dostyq köşesı, 7-üi"),
+    ("Meken-jai: Oral qalasy, Abai koshesi 3", "Oral qalasy, Abai koshesi 3"),
+    ("Тұрғылықты жері: Ақтөбе қ., Әбілқайыр хан даңғылы, 15-үй, 9-пәтер.", "Ақтөбе қ., Әбілқайыр хан даңғылы, 15-үй, 9-пәтер"),
+])
+def test_latin_script_kazakh_markers_and_honorific_street_names(rec: AddressRecognizer, text: str,
+                                                                expected: str) -> None:
+    assert expected in spans(rec, text)
+
+
+def test_an_entrance_note_inside_a_delivery_address_does_not_split_it(rec: AddressRecognizer) -> None:
+    text = "Мекенжай: Сарыарқа даңғылы 17, 2 подъезд, 31 пәтер, рахмет"
+    assert spans(rec, text) == ["Сарыарқа даңғылы 17, 2 подъезд, 31 пәтер"]
+
+
+def test_all_caps_kazakh_address_with_abbreviated_street(rec: AddressRecognizer) -> None:
+    text = "ПАВЛОДАР ОБЛЫСЫ, ЕКІБАСТҰЗ Қ., МӘШҺҮР ЖҮСІП К-СІ, 8 ҮЙ, 14 ПӘТЕР"
+    assert spans(rec, text) == [text]
+
+
+def test_a_tract_and_a_village_with_an_honorific_keep_the_address_whole(rec: AddressRecognizer) -> None:
+    assert spans(rec, "склад на Талгарский тракт 160, Алматы.") == ["Талгарский тракт 160, Алматы"]
+    text = "Алматинская обл., Карасайский р-н, с. Қарасай батыр, ул. Школьная, 4"
+    assert spans(rec, text) == [text]

@@ -96,3 +96,48 @@ def test_offsets_are_exact_after_kazakh_letters(rec: DateOfBirthRecognizer) -> N
     text = "Өтініш беруші Әлібек, туған күні: 1990 жылғы 5 қазан"
     (finding,) = rec.find(text)
     assert text[finding.start:finding.end] == "1990 жылғы 5 қазан"
+
+
+# --- regressions from the held-out dev split (issue 3): new texts, same classes of error -------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Подозреваемый Ахметов Б., 1984 г.р., задержан.", ["1984"]),
+    ("Жалобу подала Ким Н. (1979 г. р.)", ["1979"]),
+    ("Қонысбаев Серік, 1971 ж.т., зейнеткер", ["1971"]),
+    ("Куәгер 1988 жылы туған, Алматыда тұрады", ["1988"]),
+    ("Kuäger 1990 jyly tuğan, Astanada tūrady", ["1990"]),
+    ("Туған жылы: 2001\nБілімі: жоғары", ["2001"]),
+    ("Year of birth: 1966, nationality KZ", ["1966"]),
+    ("Арестован Петров В. (р. 1981) по делу № 4", ["1981"]),
+    ("воспитанник детского сада, 2019 года рождения", ["2019"]),
+])
+def test_a_birth_year_alone_is_found_next_to_its_birth_marker(rec: DateOfBirthRecognizer, text: str,
+                                                              expected: list[str]) -> None:
+    assert spans(rec, text) == expected
+
+
+@pytest.mark.parametrize("text", ["Стаж с 1998 года, родился в Таразе", "Founded in 1991; born to lead",
+                                  "В 2015 г. переехал. Дата рождения указана в паспорте",
+                                  "1984 жылы салынған үй, туған жері Алматы", "2020 жыл басталды, туған күнің құтты болсын"])
+def test_a_year_without_an_adjacent_birth_marker_is_not_a_birth_date(rec: DateOfBirthRecognizer, text: str) -> None:
+    assert spans(rec, text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Мен 1994 жылы 21 мамырда туғанмын.", ["1994 жылы 21 мамырда"]),
+    ("Sen 1999 jyly 14 qazanda tuğansyñ", ["1999 jyly 14 qazanda"]),
+    ("Patient: A. Brown, DOB 11/23/1975, admitted", ["11/23/1975"]),
+    ("NAME: X | D.O.B.: 04.11.92 | PASSPORT", ["04.11.92"]),
+])
+def test_kazakh_latin_us_and_two_digit_year_birth_dates(rec: DateOfBirthRecognizer, text: str,
+                                                        expected: list[str]) -> None:
+    assert spans(rec, text) == expected
+
+
+def test_a_birth_date_column_of_a_csv_table_names_its_dates(rec: DateOfBirthRecognizer) -> None:
+    table = "id,fio,date_of_birth,issued\n1,Ospan A.,1987-04-02,2020-01-15\n2,Ким Л.,1990-12-30,2021-06-01"
+    assert spans(rec, table) == ["1987-04-02", "1990-12-30"]
+    tsv = "аты\ttugan_kuni\n Айгүл\t03.05.1993"
+    assert spans(rec, tsv) == ["03.05.1993"]
+    other = "id,born_city,paid_on\n1,Almaty,2020-01-15"
+    assert spans(rec, other) == []

@@ -155,3 +155,37 @@ def test_a_rule_never_quotes_a_value():
 ])
 def test_column_names_are_normalized_across_conventions(raw, normalized):
     assert normalize_column_name(raw) == normalized
+
+
+# --- column context inside delimited text (scanning CSV/TSV pasted into text) --------------------------
+
+from qorgau.discovery.recognizers.scoring import column_header  # noqa: E402
+
+
+@pytest.mark.parametrize("table, value, header", [
+    ("client_id,full_name,date_of_birth\n7,Aruzhan,1999-02-03", "1999-02-03", "date of birth"),
+    ("ID;ФИО;Дата рождения\n1;Ким О.;01.02.1990", "01.02.1990", "дата рождения"),
+    ("plate\towner\n123ABC02\tBek", "123ABC02", "plate"),
+    ("a|b|gos_nomer\n1|2|777ZZA01\n3|4|888ZZB02", "888ZZB02", "gos nomer"),
+])
+def test_a_value_in_a_delimited_table_gets_its_column_name(table: str, value: str, header: str) -> None:
+    assert column_header(table, table.index(value)) == header
+
+
+@pytest.mark.parametrize("text", [
+    "just one line, with commas, 1999-02-03",  # no header line
+    "Dear client, born 1999\nyour code, 1999-02-03",  # the line above has a digit: not a header
+    "a,b\n1,2,1999-02-03",  # a different number of cells
+])
+def test_text_that_is_not_a_table_has_no_column_name(text: str) -> None:
+    assert column_header(text, text.index("1999-02-03")) == ""
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("full_name", "PERSON"), ("date_of_birth", "DATE_OF_BIRTH"), ("tugan_kuni", "DATE_OF_BIRTH"),
+    ("birth_year", "DATE_OF_BIRTH"), ("gos_nomer", "KZ_VEHICLE_PLATE"), ("udostoverenie_no", "KZ_ID_CARD"),
+    ("aty_joni", "PERSON"),
+])
+def test_snake_case_and_latin_kazakh_column_names(name: str, kind: str) -> None:
+    verdict = classify_column(name, [])
+    assert verdict.entity_type == kind and verdict.category == "identifying" and verdict.rule.startswith("name: ")

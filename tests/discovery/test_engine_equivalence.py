@@ -248,12 +248,20 @@ def test_natasha_runs_on_one_blas_thread_and_gives_the_threads_back() -> None:
 def reference_tokens(text: str) -> list[list[tuple[int, int, str, bool]]]:
     """PERSON's token runs as first written: every run, including one unknown capitalised word."""
     runs, run, prev_end, prev_init = [], [], -1, False
+    particles = re.compile(r" (?:(?:" + "|".join(sorted(person._PARTICLES)) + r") ){1,2}\Z")
     for m in person._TOKEN.finditer(text):
         s, e = m.start(), m.end()
-        cls = "I" if m.lastgroup == "init" else person._classify_cached(m.group())[0]
+        if m.lastgroup == "init":
+            cls = "I"
+        elif m.lastgroup == "caps":  # ALL CAPS: classified capitalised; an unknown one is never a name part
+            cls = person._classify_cached(m.group()[0] + m.group()[1:].lower())[0]
+            cls = "N" if cls == "X" else cls
+        else:
+            cls = person._classify_cached(m.group())[0]
         if run:
             gap = re.compile(r"[ \t\u00a0]{0,3}\Z" if prev_init else r"[ \t\u00a0]{1,3}\Z")
-            if prev_end > s or not gap.match(text, prev_end, s) or cls == "N":
+            joined = gap.match(text, prev_end, s) or (s - prev_end <= 11 and particles.match(text, prev_end, s))
+            if prev_end > s or not joined or cls == "N":
                 runs.append(run)
                 run = []
         if cls != "N":

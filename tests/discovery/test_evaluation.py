@@ -344,3 +344,34 @@ def test_the_command_refuses_a_missing_corpus_or_an_unknown_type(tmp_path, capsy
     assert "cannot read corpus" in capsys.readouterr().err
     code, out = _run(["--corpus", "heldout", "--scanner", "identifiers", "--types", "SSN"], capsys)
     assert code == 2 and "SSN" in out.err
+
+
+# --- the held-out dev/test split --------------------------------------------------------------------------
+
+from qorgau.discovery.evaluation import SPLIT_SALT, SPLITS, heldout_split  # noqa: E402
+
+
+def test_the_heldout_split_is_a_fixed_partition_of_about_half_each():
+    heldout = load_named_corpus("heldout")
+    dev, test = load_named_corpus("heldout-dev"), load_named_corpus("heldout-test")
+    assert set(SPLITS) == {"heldout-dev", "heldout-test"} and SPLIT_SALT
+    assert {e.id for e in dev} | {e.id for e in test} == {e.id for e in heldout}
+    assert not {e.id for e in dev} & {e.id for e in test}
+    assert 0.4 <= len(dev) / len(heldout) <= 0.6
+    # stratified enough: every genre and language is on both sides
+    for key in ("domain", "lang"):
+        assert {getattr(e, key) for e in dev} == {getattr(e, key) for e in test} == {getattr(e, key) for e in heldout}
+
+
+def test_a_records_side_depends_on_its_id_only_so_new_records_never_move_old_ones():
+    assert heldout_split("h-ru-001") == heldout_split("h-ru-001")
+    sides = {heldout_split(f"h-xx-{i:03d}") for i in range(40)}
+    assert sides == {"dev", "test"}
+    heldout = load_named_corpus("heldout")
+    assert [e.id for e in load_named_corpus("heldout-dev")] == [e.id for e in heldout if heldout_split(e.id) == "dev"]
+
+
+def test_the_command_scores_either_half_by_name(capsys):
+    code, out = _run(["--corpus", "heldout-dev", "--by", "none", "--json"], capsys)
+    assert code in (0, 1)
+    assert json.loads(out.out)["examples"] == len(load_named_corpus("heldout-dev"))

@@ -157,3 +157,86 @@ def test_construction_is_cheap_after_the_first(full: PersonRecognizer) -> None:
     for _ in range(20):
         PersonRecognizer()
     assert time.perf_counter() - started < 1.0  # models and lexicons are shared per process
+
+
+# --- regressions from the held-out dev split (issue 3): new texts, same classes of error -------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("Протокол составлен в отношении гр. Сапарова Ерлана Маратовича, ранее не судимого.",
+     ["Сапарова Ерлана Маратовича"]),
+    ("Со слов гр. Жумабаевой Т.К. установлено следующее.", ["Жумабаевой Т.К."]),
+])
+def test_a_name_after_gr_for_citizen_is_not_taken_for_a_town(rules: PersonRecognizer, text: str,
+                                                             expected: list[str]) -> None:
+    assert names(rules, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Құрметті ОСПАНОВА ГҮЛНАР! Өтінішіңіз қабылданды.", ["ОСПАНОВА ГҮЛНАР"]),
+    ("Dear SADYKOV TIMUR, your parcel is ready.", ["SADYKOV TIMUR"]),
+    ("Т.А.Ә.: ҚАСЫМОВ БЕРІК СЕРІКҰЛЫ", ["ҚАСЫМОВ БЕРІК СЕРІКҰЛЫ"]),
+    ("ФАМИЛИЯ: БЕКОВА\nИМЯ: ДИНАРА\nОТЧЕСТВО: АСКАРОВНА", ["БЕКОВА", "ДИНАРА", "АСКАРОВНА"]),
+])
+def test_all_caps_names_are_found(rules: PersonRecognizer, text: str, expected: list[str]) -> None:
+    assert names(rules, text) == expected
+
+
+@pytest.mark.parametrize("text", ["ВНИМАНИЕ! ТОО КАЗАХТЕЛЕКОМ СООБЩАЕТ", "ДОГОВОР ПОСТАВКИ № 15",
+                                  "GET /api HTTP/1.1 200 OK", "ИВАНОВ", "ОТЧЕТ ЗА МАРТ: ПЕТРОВ"])
+def test_all_caps_headings_and_acronyms_are_not_names(rules: PersonRecognizer, text: str) -> None:
+    assert names(rules, text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("фио сейтказиева жанар тел 8 701", ["сейтказиева жанар"]),
+    ("аты-жөні: нұрланов ерлан", ["нұрланов ерлан"]),
+    ("name: aigerim bekova", ["aigerim bekova"]),
+])
+def test_lower_case_names_right_after_a_name_label_are_found(rules: PersonRecognizer, text: str,
+                                                             expected: list[str]) -> None:
+    assert names(rules, text) == expected
+
+
+def test_lower_case_words_after_a_label_that_are_not_names_are_not_found(rules: PersonRecognizer) -> None:
+    assert names(rules, "фио не указано в заявке") == []
+    assert names(rules, "аты белгісіз болып қалды") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Бұйрық Жұмабековқа Ерланға жіберілді.", ["Жұмабековқа Ерланға"]),
+    ("Сейітованың Айгүлдің өтініші қаралды.", ["Сейітованың Айгүлдің"]),
+    ("Құжатты Тұрсыновтан алдық.", ["Тұрсыновтан"]),
+])
+def test_kazakh_case_endings_on_surnames(rules: PersonRecognizer, text: str, expected: list[str]) -> None:
+    assert names(rules, text) == expected
+
+
+def test_a_particle_inside_a_western_name_keeps_it_whole(rules: PersonRecognizer) -> None:
+    assert names(rules, "Reviewer: Anna de Groot, HR.") == ["Anna de Groot"]
+    assert names(rules, "Supervisor Maria van der Berg approved it") == ["Maria van der Berg"]
+
+
+@pytest.mark.parametrize("text", [
+    "Еңбек кітапшасы тапсырылды.",  # a word with a name-like ending at a sentence start
+    "Ағайын, хабарласыңыздар!",  # a word with a surname-like ending at a sentence start
+    "Құрылыс Сәтпаев мен Абай қиылысында жүріп жатыр.",  # a crossing of streets named after people
+    "Пробка на пересечении улиц Абая и Сейфуллина.",
+    "She studied at Nazarbayev Intellectual School in Oral.",
+    "We met near Abai metro station.",
+    "The Abai Kazakh National Pedagogical University opens in May.",
+    'Residential complex "Abay Residence" opens soon.',
+    "Kunaev is growing fast.",
+    "fasting glucose 9.4 mmol/L. Reviewed later.",
+])
+def test_places_institutions_and_sentence_starts_are_not_people(rules: PersonRecognizer, text: str) -> None:
+    assert names(rules, text) == []
+
+
+def test_a_quoted_entrepreneur_with_initials_is_still_a_person(rules: PersonRecognizer) -> None:
+    assert names(rules, "ИП «Сарсенбаев К.Т.» поставил товар") == ["Сарсенбаев К.Т."]
+
+
+def test_natasha_does_not_widen_a_name_over_kazakh_lower_case_words(full: PersonRecognizer) -> None:
+    text = "Кеше Абай мен Тимур саябаққа барды."
+    for f in full.find(text):
+        assert " мен " not in text[f.start:f.end]

@@ -284,3 +284,53 @@ def test_a_parking_permit_names_a_vehicle_plate() -> None:
 
     text = "Parking permit for 226MET02 issued today."
     assert [f.type for f in Scanner.identifiers_only().scan(text)] == ["KZ_VEHICLE_PLATE"]
+
+
+# --- regressions from the held-out dev split (issue 3): new texts, same classes of error -------------
+
+def _iin(first11: str) -> str:
+    return first11 + str(iin_check_digit(first11))
+
+
+def test_an_iin_written_in_groups_is_found_with_its_separators(scanner: Scanner) -> None:
+    iin = _iin("85070240012")
+    for written in (f"{iin[:6]} {iin[6:9]} {iin[9:]}", f"{iin[:6]}-{iin[6:9]}-{iin[9:]}", f"{iin[:6]} {iin[6:]}"):
+        assert ("KZ_IIN", written) in found(scanner, f"жсн {written} аты-жөні")
+    bad = iin[:11] + str((int(iin[11]) + 1) % 10)
+    assert not [t for t, _ in found(scanner, f"серийный номер {bad[:6]} {bad[6:9]} {bad[9:]}") if t == "KZ_IIN"]
+
+
+def test_an_eleven_digit_mobile_without_plus_is_a_phone_but_an_order_number_is_not(scanner: Scanner) -> None:
+    assert found(scanner, "GET /v2/subscriber?msisdn=77759876543 HTTP/1.1") == [("PHONE_NUMBER", "77759876543")]
+    assert found(scanner, "Поиск по номеру 77471234567 дал 3 совпадения") == [("PHONE_NUMBER", "77471234567")]
+    assert found(scanner, "Номер вашего заказа: 77081234567") == []
+    assert found(scanner, "Order id 77021112233 shipped") == []
+    assert found(scanner, "счётчик 71234567890") == []  # not a KZ mobile range
+
+
+def test_an_email_in_a_key_value_log_line_does_not_include_the_key(scanner: Scanner) -> None:
+    text = "2024-05-02 ts=1714 action=reset email=b.sadykova@halyk.kz result=ok"
+    assert found(scanner, text) == [("EMAIL_ADDRESS", "b.sadykova@halyk.kz")]
+    assert found(scanner, "username=t.ospanov@mail.kz") == [("EMAIL_ADDRESS", "t.ospanov@mail.kz")]
+
+
+def test_an_id_card_named_earlier_on_the_line_still_counts_but_not_across_another_number(scanner: Scanner) -> None:
+    text = "Found: an identity card issued to Saule Abenova of Karaganda (042118765), please call."
+    assert ("KZ_ID_CARD", "042118765") in found(scanner, text)
+    assert ("KZ_ID_CARD", "042118765") in found(scanner, "Утеряно удостоверение на имя А. Беков: 042118765")
+    assert found(scanner, "удостоверение выдано в 2019 году, пропуск 118765432 на парковку") == []
+
+
+@pytest.mark.parametrize("label", ["udostoverenie", "udostovereniya lichnosti", "jeke kuälık", "zheke kualik"])
+def test_transliterated_id_card_words_are_context(scanner: Scanner, label: str) -> None:
+    assert found(scanner, f"{label}: 051234987") == [("KZ_ID_CARD", "051234987")]
+
+
+def test_plates_in_latin_kazakh_context_old_format_and_a_plate_column(scanner: Scanner) -> None:
+    assert found(scanner, "Kölık nömırı 456 KMA 15 bolatyn") == [("KZ_VEHICLE_PLATE", "456 KMA 15")]
+    assert found(scanner, "автомобиль с номером X 214 BDM стоял у ворот") == [("KZ_VEHICLE_PLATE", "X 214 BDM")]
+    assert found(scanner, "код B 214 BDM в накладной") == []  # old shape without any vehicle word
+    table = "vin_last4,gos_nomer,color\n1234,318KZA16,white\n5678,090BBT07,black"
+    assert [v for t, v in found(scanner, table) if t == "KZ_VEHICLE_PLATE"] == ["318KZA16", "090BBT07"]
+    other = "sku,batch,color\nA1,318KZA16,white"
+    assert found(scanner, other) == []

@@ -32,31 +32,37 @@ _CAP = rf"[{_UP}0-9]{_W}*+"
 _QUOTED = r"(?:«[^»\n]{1,40}»|\"[^\"\n]{1,40}\")"
 # A street or place name: optional initial ("С. Сейфуллина"), one to three capitalised words, or a quoted name.
 # Lowercase honorifics belong to the name: Тәуке хан, Қабанбай батыр, Төле би, Жібек жолы.
-_HONORIFIC = r"(?:хан|хана|батыр|батыра|би|жолы|ана|ата|бабы)(?!\w)"
+_HONORIFIC = (r"(?:хан|хана|батыр|батыра|би|жолы|ана|ата|бабы|жырау|ақын|шешен|датқа|han|khan|batyr|bi|jyrau|zhyrau"
+              r"|joly|zholy|ata|ana)(?!\w)")
 NAME = rf"(?:(?:[{_UP}]\.[ ]?)?(?:{_CAP}|{_QUOTED})(?:[ ](?:[{_UP}]{_W}*+|{_HONORIFIC})){{0,2}})"
-NAME1 = rf"(?:[{_UP}]{_W}*+(?:[ ][{_UP}]{_W}*+)?)"
+NAME1 = rf"(?:[{_UP}]{_W}*+(?:[ ](?:[{_UP}]{_W}*+|{_HONORIFIC}))?)"
 _NUM = r"\d{1,4}[А-Яа-яA-Za-z]?(?:/\d{1,4}[А-Яа-яA-Za-z]?)?"
 
 # Marker words, as lists of regex alternatives: fastre.alternatives() groups them by first letter, so
 # that re tests one character class per group instead of entering every word at every position.
 _STREET_PRE_WORDS = [r"ул\.", r"ул(?=\s)", "улица", "улице", r"пр\.", r"пр-т\.?", r"пр-кт\.?", r"просп\.", "проспект",
                      r"пер\.", "переулок", r"бул\.", "бульвар", "б-р", r"наб\.", "набережная", r"пл\.", "площадь", r"ш\.",
-                     "шоссе", "тракт", r"st\.", r"str\.", "street", r"ave\.", "avenue", "prospekt", "prospect"]
-_STREET_POST_WORDS = ["көшесі", r"көш\.", "даңғылы", r"даң\.", r"даңғ\.", "тұйығы", "бульвары", "алаңы", "street",
-                      r"st\.?", r"str\.?", "avenue", r"ave\.?", "boulevard", r"blvd\.?", "road", r"rd\.", "lane", "prospekt",
-                      "prospect", "ulitsa", r"ул\.", "улица", "проспект", "пр-т", r"пр\."]
+                     "шоссе", "тракт", r"st\.", r"str\.", "street", r"ave\.", "avenue", "prospekt", "prospect", r"ul\."]
+# Latin-script Kazakh spellings with and without the 2021 diacritics: köşesı/köshesi, dañğyly/dangyly.
+_STREET_POST_WORDS = ["көшесі", r"көш\.", "к-сі", "даңғылы", r"даң\.", r"даңғ\.", "тұйығы", "бульвары", "алаңы", "тас жолы",
+                      "street", r"st\.?", r"str\.?", "avenue", r"ave\.?", "boulevard", r"blvd\.?", "road", r"rd\.", "lane",
+                      "prospekt", "prospect", "ulitsa", r"ул\.", "улица", "проспект", "пр-т", r"пр\.", "тракт", "tract",
+                      "trakt", "highway", "köşesı", "köşesi", "köşes", "köshesi", "koshesi", "kóshesi", "kőshesi",
+                      "dañğyly", "dangyly", "dańǵyly", "dañgyly", "daŋğyly", r"kosh\.", r"köş\."]
 _MICRO_WORDS = [r"мкр\.?", r"мкрн\.?", "мкр-н", "м-н", "микрорайон", r"шағын\s+ауданы", r"шағын\s+аудан", r"ш\.\s?а\.",
-                "microdistrict", r"mkr\.?", r"md\."]
+                "microdistrict", r"mkr\.?", r"md\.", "ykshamaudany", "yqshamaudany", "ıqşamaudany", r"şağyn\s+audany",
+                r"shagyn\s+audany", r"shağyn\s+audany"]
 _CITY_PRE_WORDS = [r"(?-i:г\.)", r"(?-i:с\.)", r"(?-i:п\.)", r"(?-i:а\.)", r"(?-i:қ\.)", "город", r"гор\.", "село",
                    r"пос\.", "посёлок", "поселок", "ауыл", "аул", r"city\s+of", "village"]
-_CITY_POST_WORDS = ["қаласы", r"(?-i:қ\.)", "ауылы", "кенті", "селосы", "city", "village"]
+_CITY_POST_WORDS = ["қаласы", r"(?-i:қ\.)", r"(?-i:Қ\.)", "ауылы", "кенті", "селосы", "city", "village", "qalasy", "kalasy",
+                    r"(?-i:q\.)", "auyly", "aūyly", "auily"]
 _STREET_PRE = fastre.alternatives(_STREET_PRE_WORDS)
 _STREET_POST = fastre.alternatives(_STREET_POST_WORDS)
 _MICRO = fastre.alternatives(_MICRO_WORDS)
 _CITY_PRE = fastre.alternatives(_CITY_PRE_WORDS)
 _CITY_POST = fastre.alternatives(_CITY_POST_WORDS)
 
-_REGION_POST = fastre.alternatives([r"обл\.", "область", "облысы", "region", "oblysy", "oblast"])
+_REGION_POST = fastre.alternatives([r"обл\.", "область", "облысы", "region", "oblysy", "oblast", "oblysı"])
 _DISTRICT_POST = fastre.alternatives(["р-н", "р-на", "район", "ауданы", "district", "audany"])
 
 
@@ -84,15 +90,16 @@ _COMPONENTS: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = [
     ("house", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"д\.", "дом", "үй", r"h\.", "house", r"bldg\.?", r"зд\.",
                                                                "здание", r"уч\.", "участок"]) + rf"\s*№?\s*{_NUM}(?!\d)"),
      None),
-    ("house", fastre.compile(rf"(?<![\w/-]){_NUM}\s*-?\s*(?i:үй|үйі)(?!\w)"), fastre.compile(fastre.alternatives(["үй"]))),
+    ("house", fastre.compile(rf"(?<![\w/-]){_NUM}\s*-?\s*(?i:үй|үйі|üi|üy|üiı|üyi)(?!\w)"),
+     fastre.compile(fastre.alternatives(["үй", "üi", "üy"]))),
     ("block", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"корп\.", "корпус", "блок", r"стр\.", "строение", "block"])
                              + r"\s*\d{1,3}[A-Za-zА-Яа-я]?(?!\d)"), None),
-    ("apartment", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"кв\.", r"кв(?=\s)", "квартира", "пәтер", r"apt\.?",
+    ("apartment", fastre.compile(r"(?<!\w)" + fastre.alternatives([r"кв\.", r"кв(?=\s)", "квартира", "пәтер", r"apt\.?", "päter",
                                                                    "apartment", r"оф\.", "офис", "office", "suite", "flat",
                                                                    r"каб\.", "кабинет"])
                                  + r"\s*№?\s*\d{1,4}[A-Za-zА-Яа-я]?(?!\d)"), None),
-    ("apartment", fastre.compile(r"(?<![\w/-])\d{1,4}\s*-?\s*(?i:пәтер|пәтері)(?!\w)"),
-     fastre.compile(fastre.alternatives(["пәтер"]))),
+    ("apartment", fastre.compile(r"(?<![\w/-])\d{1,4}\s*-?\s*(?i:пәтер|пәтері|päter|pater|päterı)(?!\w)"),
+     fastre.compile(fastre.alternatives(["пәтер", "päter", "pater"]))),
     ("postal code", fastre.compile(r"(?<![\d.,/-])(?:0\d|1[0-6])\d{4}(?![\d.,/-]\d|\d)"), None),
     ("country", fastre.compile(r"(?<!\w)" + fastre.alternatives(
         ["Республика Казахстан", "Қазақстан Республикасы", "Республики Казахстан", "Казахстан", "Қазақстан",
@@ -102,11 +109,26 @@ _COMPONENTS: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = [
 _MARKERS = fastre.compile(r"(?<!\w)" + fastre.alternatives(
     _STREET_PRE_WORDS + _STREET_POST_WORDS + _MICRO_WORDS + _CITY_PRE_WORDS + _CITY_POST_WORDS
     + [r"обл\.", "область", "облысы", "р-н", "район", "ауданы", "district", "дом", r"д\.", "үй", "house", r"кв\.",
-       r"кв(?=\s)", "квартира", "пәтер", "apt", "apartment"]))
+       r"кв(?=\s)", "квартира", "пәтер", "apt", "apartment", "päter", "pater", "oblysy", "audany", "адрес", "мекенжай",
+       "address", "mekenjai", "mekenzhai"]))
 # The house number written after a street without "д.": "ул. Абая 10", "Abay ave. 10", "ул. Абая, 10-45".
 _BARE_HOUSE = re.compile(rf"[ ,]{{0,3}}(?:№\s?)?{_NUM}(?:-\d{{1,4}})?(?![\w%.,]?\d)"
-                         r"(?!\s*-?\s*(?:год|лет|жыл|млн|тыс|тг|₸|%|кг|км|м\b|мин|час|руб|чел|үй|пәтер))")
-_GAP = re.compile(r"[ \t\u00a0,;:]{0,4}\Z")
+                         r"(?!\s*-?\s*(?:год|лет|жыл|млн|тыс|тг|₸|%|кг|км|м\b|мин|час|руб|чел|(?i:үй|пәтер|üi|üy|päter|pater)))")
+# A street name with a house number and no marker word ("Алматы, Розыбакиева 247, кв 310", "ПАВЛОДАР
+# ТОРАЙГЫРОВА 85-13", "некрасов 12 кв 3"): a candidate only; it counts as a street when a settlement comes right
+# before it, a flat right after it, or an address label ("Адрес:", "мекенжай") right before it (see _chains).
+_BARE_STREET = fastre.compile(
+    rf"(?<![\w-])(?:[{_UP}]{_W}*+|[а-яәғқңөұүһіa-z]{{3,}}+)(?:[ ][{_UP}]{_W}*+)?[ ]+№?{_NUM}(?:-\d{{1,4}})?"
+    r"(?![\w%.,]?\d)(?![\w/-])(?!\s*-?\s*(?:год|лет|жыл|млн|тыс|тг|₸|%|кг|км|м\b|мин|час|руб|чел|үй|пәтер|шт|сом))")
+_NOT_STREET_WORDS = frozenset({"дом", "подъезд", "этаж", "корпус", "блок", "офис", "кабинет", "квартира", "код", "floor",
+                               "entrance", "room", "apt", "house", "block", "office", "suite", "пәтер", "үй", "қабат",
+                               "кіреберіс", "кв", "под", "эт", "каб", "заказ", "order", "номер", "тел", "year", "год"})
+_ADDRESS_LABEL = re.compile(r"(?i:адрес\w*(?:\s+\w+)?|мекенжай\w*|mekenjai\w*|mekenzhai\w*|address(?:\s+\w+)?)"
+                            r"[ \t]*[:\-–—]?[ \t]*\Z")
+# Between two components: commas and spaces, or an entrance/floor note that sits inside a delivery address
+# ("Райымбек даңғылы 221, 3 подъезд, 56 пәтер").
+_GAP = re.compile(r"[ \t\u00a0,;:]{0,4}(?:(?:\d{1,2}\s*-?\s*(?:подъезд|под\.|этаж|эт\.|қабат|кіреберіс|floor|entrance)"
+                  r"|(?:подъезд|этаж|floor|entrance)\s*\d{1,2})[ \t\u00a0,;:]{0,4})?\Z")
 _WINDOW = 120
 _STRONG = {"street", "microdistrict"}
 
@@ -123,7 +145,8 @@ def _city_pattern() -> re.Pattern[str]:
     """Bare settlement names (Алматы, Almaty) join a chain but never start an address by themselves."""
     global _CITY_RE
     if _CITY_RE is None:
-        names = sorted({re.escape(c) for c in _read_list("cities.txt")}, key=len, reverse=True)
+        # As written and in capitals (forms and registers write "ПАВЛОДАР", "ҚАРАҒАНДЫ").
+        names = sorted({re.escape(n) for c in _read_list("cities.txt") for n in (c, c.upper())}, key=len, reverse=True)
         _CITY_RE = fastre.compile(r"(?<!\w)" + fastre.alternatives(names, ignore_case=False) + r"(?!\w)")
     return _CITY_RE
 
@@ -167,12 +190,56 @@ def _parts(text: str, ws: int, we: int) -> list[_Part]:
         if start >= last_end:
             kept.append(_Part(kind, start, end))
             last_end = end
+    # Marker-less streets fill the gaps the components left (never take text from one).
+    bare: list[_Part] = []
+    m = _BARE_STREET.search(text, ws, we)
+    while m is not None:
+        start, end = m.span()
+        clash = [p for p in kept if p.start < end and start < p.end]
+        # A town's name is also a street's ("Абай 150/230"): followed by a house number, it is the street.
+        if clash and not (len(clash) == 1 and clash[0].kind == "settlement" and clash[0].start == start):
+            m = _BARE_STREET.search(text, start + 1, we)
+            continue
+        if clash:
+            kept.remove(clash[0])
+        bare.append(_Part("bare street", start, end))
+        m = _BARE_STREET.search(text, end, we)
+    if bare:
+        kept = sorted(kept + bare, key=lambda p: p.start)
     return kept
+
+
+def _bare_streets(text: str, parts: list[_Part]) -> list[_Part]:
+    """Keep a "bare street" candidate only where an address surrounds it (settlement before, flat after, label
+    before); it becomes a street and a house. Others are dropped."""
+    out: list[_Part] = []
+    for i, p in enumerate(parts):
+        if p.kind != "bare street":
+            out.append(p)
+            continue
+        word = text[p.start:p.end].split()[0].lower()
+        if word in _NOT_STREET_WORDS:
+            continue
+        prev = out[-1] if out else None
+        nxt = parts[i + 1] if i + 1 < len(parts) else None
+        after_city = prev is not None and prev.kind == "settlement" and _GAP.match(text, prev.end, p.start) is not None
+        before_flat = nxt is not None and nxt.kind == "apartment" and _GAP.match(text, p.end, nxt.start) is not None
+        labelled = _ADDRESS_LABEL.search(text, max(0, p.start - 30), p.start) is not None
+        if after_city or before_flat or labelled:
+            number = p.start + len(text[p.start:p.end].rstrip("0123456789/-№АБВГДЕабвгдеABCDEabcde"))
+            while number < p.end and not text[number].isdigit():
+                number += 1
+            out.append(_Part("street", p.start, len(text[p.start:number].rstrip()) + p.start))
+            out.append(_Part("house", number, p.end))
+    return out
 
 
 def _chains(text: str, parts: list[_Part]) -> list[list[_Part]]:
     chains: list[list[_Part]] = []
+    parts = _bare_streets(text, parts)
     for p in parts:
+        if chains and chains[-1][-1].start <= p.start and p.end <= chains[-1][-1].end:
+            continue  # the house number a street's bare-house look-ahead already took
         if chains and _GAP.match(text, chains[-1][-1].end, p.start) and chains[-1][-1].end <= p.start:
             chains[-1].append(p)
         else:

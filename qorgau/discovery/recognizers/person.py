@@ -33,8 +33,16 @@ UPPER = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІÄĞÑÖŞÜŪ"
 LOWER = "a-zа-яёәғқңөұүһіäğıñöşüū"
 _WORD = rf"[{UPPER}](?:['’][{UPPER}])?[{LOWER}]+(?:-[{UPPER}]?[{LOWER}]+)*"  # O'Connor, Әл-Фараби
 # One pass over the text finds initials ("Е.Б.", "E. B.") and capitalised words; nothing else is looked at.
+# ALL-CAPS words (ТУЛЕУОВА АКБОТА, forms and eGov notices) are a third kind of token: classified like the same
+# word capitalised, but an unknown one (an acronym: ТОО, ИИН, NAME) breaks a run instead of joining it, and a
+# lone one needs a field label before it (ФАМИЛИЯ:, NAME:). Initials never follow "/" (mmol/L.).
+_CAPS = rf"[{UPPER}]{{3,}}(?:-[{UPPER}]{{2,}})?"
 _TOKEN = fastre.compile(
-    rf"(?P<init>(?<![\w.])[{UPPER}]\.(?:[ \u00a0]?[{UPPER}]\.)?(?![\w]))|(?P<word>(?<![\w])(?:{_WORD})(?![\w]))")
+    rf"(?P<init>(?<![\w./])[{UPPER}]\.(?:[ \u00a0]?[{UPPER}]\.)?(?![\w]))|(?P<word>(?<![\w])(?:{_WORD})(?![\w]))"
+    rf"|(?P<caps>(?<![\w])(?:{_CAPS})(?![\w]))")
+# Lower-case particles inside Western names: Peter van Dijk, Ludwig van Beethoven, Leonardo da Vinci.
+_PARTICLES = frozenset({"van", "von", "de", "der", "den", "del", "della", "di", "du", "la", "le", "bin", "ibn", "ter",
+                        "ten", "al", "el"})
 _GAP_CHARS = " \t\u00a0"  # between the words of one name: 1-3 of these (0-3 after initials, "Е.Б.Жаксылыков")
 _SENTENCE_END = re.compile(r"(?:\A|[.!?…:;\n\r\t\"'«»“”(\[•\-–—*#|>]\s*)\Z")
 
@@ -42,10 +50,18 @@ _PATRONYMIC = re.compile(
     r"(?:(?:ов|ев|ёв)(?:ич|на)|ьич|ична|инична)(?:а|у|ем|ом|е|ой|ою|ы|ну|ной)?$"
     r"|(?:ұлы|қызы|улы|кызы|ули)$"
     r"|(?:uly|uli|ulı|kyzy|qyzy|kizi|qızı|ovich|evich|ovna|evna|ichna)$")
+# Kazakh case endings after -ов/-ова (Сейітованың, Өмірзақовқа, Тұрсыновтан, Qasymovqa): -ин/-ын are left
+# out there, since many Kazakh words end in -ында/-ынан (қаласында).
+_KK_CASE = r"(?:ның|нің|дың|дің|тың|тің|ға|ге|қа|ке|ны|ні|ды|ді|ты|ті|да|де|та|те|дан|ден|тан|тен|нан|нен|мен|бен|пен)"
+_KK_CASE_LAT = (r"(?:nyñ|nyn|nıñ|nin|dyñ|dyn|tyñ|tyn|ğa|ga|ge|qa|ka|ke|ny|nı|ni|dy|dı|di|ty|tı|ti|da|de|ta|te|dan|den"
+                r"|tan|ten|nan|nen|men|ben|pen)")
 _SURNAME_SUFFIX_CYR = re.compile(
-    r"(?:ов|ев|ёв|ин|ын)(?:а|у|ым|ом|е|ой|ою|ых|ыми)?$"
+    r"(?:ов|ев|ёв|ин|ын)(?:а|у|ым|ом|е|ой|ою|ых|ыми)?$|(?:ов|ев|ёв)а?" + _KK_CASE + "$"
     r"|(?:ский|ская|цкий|цкая|ского|ской|скому|ским|скую|цкого|цкой|цкому|цким)$|(?:енко|чук)$")
-_SURNAME_SUFFIX_LAT = re.compile(r"(?:ov|ova|ev|eva|yev|yeva|iev|ieva|in|ina|yn|yna|sky|skiy|skii|skaya|enko|chuk)$")
+_SURNAME_SUFFIX_LAT = re.compile(r"(?:ov|ova|ev|eva|yev|yeva|iev|ieva|in|ina|yn|yna|sky|skiy|skii|skaya|enko|chuk)$"
+                                 r"|(?:ov|ev)a?" + _KK_CASE_LAT + "$")
+# A lone surname at a sentence start ("Ағайын, көмектесіңіздер!"): only the -ов/-ев family is trusted there.
+_INITIAL_SURNAME_OK = re.compile(r"(?:ов|ев|ёв|ova|eva|ov|ev)а?$|(?:ов|ев|ёв)а?" + _KK_CASE + "$")
 # Suffixes that (almost) only Kazakh surnames have: safe even at the start of a sentence.
 _STRONG_SURNAME = re.compile(r"(?:баев|баева|беков|бекова|бекев|бекева|ұлы|қызы|bayev|bayeva|bekov|bekova)[а-яa-z]{0,2}$")
 
@@ -74,7 +90,7 @@ _STREET_BEFORE = fastre.compile(
                                   "гимназия", "лицей", "университет", "академия", "аэропорт", "район", "село", "поселок",
                                   "город", "памятник", "памятника", "монумент", "ескерткіш", "мемориал", "музей", "театр",
                                   "парк", "сквер", "площади", "площадь", "г", "с", "қ", "пос", "ауыл"])
-    + r")(?i:[ \t\u00a0]{0,3}(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\.[ \t\u00a0]?)?\Z)")
+    + r")[ \t\u00a0]{0,3}(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]\.[ \t\u00a0]?)?\Z")
 _STREET_AFTER = re.compile(
     r"\A[ \t\u00a0,]{0,3}(?:" + fastre.alternatives(["батыр", "батыра", "би", "хан", "хана", "ата", "ана", "жолы", "batyr",
                                                       "bi", "khan", "zholy"]) + r"[ \t\u00a0]+)?"
@@ -82,7 +98,32 @@ _STREET_AFTER = re.compile(
                            "қаласы", "облысы", "шағын", "бульвары", "street", r"st\b", r"str\b", r"ave\b", "avenue", "blvd",
                            "boulevard", "road", "lane", "prospect", "district", "region", "city", "university",
                            "airport", "улица", r"ул\.", "проспект", r"пр\.", "район", "р-н", "р-на", "область", "области",
-                           r"обл\.", "ескерткіші", "мешіті", "кесенесі", "атындағы"]))
+                           r"обл\.", "ескерткіші", "мешіті", "кесенесі", "атындағы", "қиылыс", "intersection",
+                           "crossing", "tract", "тракт"]))
+# "Абай мен Назарбаев қиылысында", "Abay and Dostyk intersection": the first of two crossing streets.
+_CROSSING_AFTER = re.compile(
+    rf"\A[ \t\u00a0]+(?:мен|және|и|and|&)[ \t\u00a0]+[{UPPER}][\w'’-]*(?:[ \t\u00a0]+[{LOWER}]+)?[ \t\u00a0]+"
+    r"(?:қиылыс|пересечени|intersection|crossing|corner)")
+# "на пересечении улиц Абая и Сейфуллина", "угол Абая и Достык", "corner of Abay and Dostyk".
+_CROSSING_BEFORE = re.compile(
+    rf"(?:пересечени\w*|угол|углу|corner[ \t]+of|intersection[ \t]+of)(?:[ \t]+(?:улиц|ул\.|проспектов|streets))?"
+    rf"[ \t\u00a0]+(?:[{UPPER}][\w'’-]*[ \t\u00a0]+(?:и|and|&|мен|және)[ \t\u00a0]+)?\Z")
+# "Nazarbayev Intellectual Schools", "Abai Kazakh National Pedagogical University", "Abai metro station": a name
+# followed (within three capitalised words) by what it names.
+_INSTITUTION_AFTER = re.compile(
+    rf"\A(?:[ \t\u00a0]+[{UPPER}][\w'’-]*){{0,3}}[ \t\u00a0]+(?:University|Universiteti|Schools?|Institute|Academy|"
+    r"College|Lyceum|Gymnasium|Airport|Station|Museum|Theatre|Theater|Opera|Hospital|Mosque|Cathedral|Stadium|Arena|"
+    r"metro|station|Metro|Университет\w*|университет\w*|институт\w*|академи\w*|мектеб\w*|мектеп|школ\w*|гимнази\w*|"
+    r"лице[йя]\w*|колледж\w*|аэропорт\w*|станци\w*|метро|музе[йя]\w*|театр\w*|мешіт\w*|стадион\w*)(?!\w)")
+_QUOTE_AFTER = re.compile(r"\A[»\"”]")
+# A field label right before a lone ALL-CAPS or lower-case name: "ФАМИЛИЯ: СМАГУЛОВ", "фио мустафина аяулым".
+_FIELD_LABEL = (r"(?:фамилия|имя|отчество|фио|ф\.\s?и\.\s?о\.?|т\.\s?а\.\s?ә\.?|аты-жөні|аты\s+жөні|тегі|аты|"
+                r"әкесінің\s+аты|name|surname|first\s+name|last\s+name|given\s+names?|full\s+name|holder|получатель|"
+                r"алушы|recipient)")
+_FIELD_LABEL_BEFORE = re.compile(rf"(?i:(?<!\w){_FIELD_LABEL})[ \t\u00a0]*[:=\-–—]?[ \t\u00a0]*\Z")
+_LOWER_NAME_AFTER_LABEL = fastre.compile(
+    rf"(?i:(?<!\w){_FIELD_LABEL})[ \t\u00a0]*[:=\-–—]?[ \t\u00a0]*(?P<name>[{LOWER}]{{2,}}(?:[ \t\u00a0][{LOWER}]{{2,}}){{1,2}})"
+    rf"(?![\w])")
 _ORG_BEFORE = fastre.compile(
     r"(?:\b" + fastre.alternatives(["ТОО", "АО", "ООО", "ОАО", "ЗАО", "ПАО", "ЖШС", "АҚ", "ГКП", "РГП", "КГУ", "LLP", "JSC",
                                     "LLC", "Ltd", "Inc", "компания", "компании", "фирма", "банк", "bank", "company", "группа"],
@@ -151,6 +192,7 @@ class NameLexicon:
     ambiguous: frozenset[str]
     surnames: frozenset[str]
     not_names: frozenset[str]  # months, organisations, common words, and cities that are not also names
+    cities: frozenset[str] = frozenset()  # every settlement name: a lone word that is one is not a person
 
     @classmethod
     def load(cls) -> "NameLexicon":
@@ -172,7 +214,7 @@ class NameLexicon:
         # neither a given name nor shaped like a surname.
         not_names |= {c for c in cities if c not in given and not _SURNAME_SUFFIX_CYR.search(c)}
         return cls(frozenset(given), frozenset(skeletons), frozenset(ambiguous), frozenset(surnames),
-                   frozenset(not_names))
+                   frozenset(not_names), frozenset(cities))
 
 
 _LOCK = threading.Lock()
@@ -264,6 +306,8 @@ class _Tok:
     rule: str
     initial: bool  # first word of a sentence (capitalised for grammar, not because it is a name)
     cyrillic: bool
+    caps: bool = False  # written in ALL CAPS
+    surname_ok: bool = True  # for a sentence-initial S: its ending is one a lone surname may have there
 
 
 @dataclass(slots=True)
@@ -282,34 +326,52 @@ def _tokens(text: str) -> Iterator[list[_Tok]]:
     words of ordinary prose) can never become a candidate (:func:`_segments` needs a name part or two
     words), so it is dropped before anything is built for it."""
     classify = _classify_cached
-    run: list[tuple[int, int, str, str]] = []
+    run: list[tuple[int, int, str, str, bool]] = []
     prev_end = -1
     prev_init = False
     for m in _TOKEN.finditer(text):
         s, e = m.span()
-        if m.lastgroup == "init":
+        kind = m.lastgroup
+        if kind == "init":
             cls, rule = "I", "initials"
+        elif kind == "caps":
+            word = m.group()
+            cls, rule = classify(word[0] + word[1:].lower())
+            if cls == "X":
+                cls = "N"  # an acronym or a heading word, not a name part
         else:
             cls, rule = classify(m.group())
         # The run goes on across a gap of 1-3 _GAP_CHARS (0-3 after initials); tested without a regex
         # call because most tokens are far apart.
         gap = s - prev_end
-        if run and (cls == "N" or gap > 3 or gap < (0 if prev_init else 1) or text[prev_end:s].strip(_GAP_CHARS)):
+        if run and (cls == "N" or gap < (0 if prev_init else 1) or (
+                (gap > 3 or text[prev_end:s].strip(_GAP_CHARS)) and not _particle_gap(text, prev_end, s))):
             if len(run) > 1 or run[0][2] != "X":
                 yield _run(text, run)
             run = []
         if cls != "N":
-            run.append((s, e, cls, rule))
+            run.append((s, e, cls, rule, kind == "caps"))
         prev_end, prev_init = e, cls == "I"
     if run and (len(run) > 1 or run[0][2] != "X"):
         yield _run(text, run)
 
 
-def _run(text: str, parts: list[tuple[int, int, str, str]]) -> list[_Tok]:
+def _particle_gap(text: str, start: int, end: int) -> bool:
+    """The gap between two Latin name words is one or two lower-case particles between spaces (" van der ")."""
+    if end - start > 11 or not text[start:end].isascii():
+        return False
+    gap = text[start:end]
+    words = gap.split(" ")
+    return (gap[0] == " " and gap[-1] == " " and 3 <= len(words) <= 4
+            and all(w in _PARTICLES for w in words[1:-1]))
+
+
+def _run(text: str, parts: list[tuple[int, int, str, str, bool]]) -> list[_Tok]:
     """The run's tokens, with whether each starts a sentence and is Cyrillic."""
     sentence_end = _SENTENCE_END.search
-    return [_Tok(s, e, cls, rule, s < 3 or sentence_end(text, s - 3, s) is not None, _is_cyrillic(text[s]))
-            for s, e, cls, rule in parts]
+    return [_Tok(s, e, cls, rule, s < 3 or sentence_end(text, s - 3, s) is not None, _is_cyrillic(text[s]), caps,
+                 cls != "S" or _INITIAL_SURNAME_OK.search(text[s:e].lower()) is not None)
+            for s, e, cls, rule, caps in parts]
 
 
 def _segments(run: list[_Tok]) -> Iterator[list[_Tok]]:
@@ -340,13 +402,15 @@ def _score_segment(seg: list[_Tok]) -> tuple[float, str, list[str]]:
     if len(seg) == 1:
         t = seg[0]
         if t.cls == "G":
+            if t.initial and t.rule == "kazakh given-name ending":  # "Еңбек демалысы": a word, not a name
+                return 0.0, "given name", notes
             return 0.55, "given name", notes
         if t.cls == "P":
             return 0.6, "patronymic", notes
         if t.cls == "S":
             if not t.initial:
                 return 0.6, "surname", notes
-            return (0.5 if t.end - t.start >= 6 else 0.0), "surname", notes
+            return (0.5 if t.end - t.start >= 6 and t.surname_ok else 0.0), "surname", notes
         return 0.0, "single word", notes  # g, L, I, X alone need context or Natasha
     if has_given and has_sur and has_pat:
         return 0.95, "surname + given name + patronymic", notes
@@ -370,16 +434,25 @@ def _score_segment(seg: list[_Tok]) -> tuple[float, str, list[str]]:
     return 0.0, "capitalised words", notes
 
 
-def _is_blocked(text: str, start: int, end: int, single: bool) -> str:
+def _is_blocked(text: str, start: int, end: int, single: bool, score: float = 1.0) -> str:
     """Why a candidate is not a person (street, organisation, quoted title), or ''."""
     before = text[max(0, start - 24):start]
     after = text[end:end + 24]
     if _STREET_BEFORE.search(before) or _STREET_AFTER.match(after):
         return "street or place"
+    if _CROSSING_AFTER.match(text[end:end + 48]) or _CROSSING_BEFORE.search(text[max(0, start - 48):start]):
+        return "street or place"
+    if _INSTITUTION_AFTER.match(text[end:end + 64]):
+        return "institution"
     if _ORG_BEFORE.search(before) or _ORG_AFTER.match(after):
         return "organisation"
-    if single and _QUOTE_BEFORE.search(before):
+    if _QUOTE_BEFORE.search(before) and (single or (score < 0.8 and _QUOTE_AFTER.match(after))):
         return "quoted title"
+    if single:
+        low = text[start:end].lower()
+        lex = name_lexicon()
+        if low in lex.cities and low not in lex.given:  # Kunaev, Сатпаев: a town (Абай is a name as well)
+            return "city"
     return ""
 
 
@@ -395,10 +468,17 @@ def _rule_candidates(text: str) -> Iterator[tuple[_Candidate | None, list[_Tok]]
                     notes = [*notes, "title before name"]
             if score <= 0.0 and len(seg) == 1 and seg[0].cls in "gL" and context_near(text, start, end, _CONTEXT):
                 score, pattern = 0.5, "name part with naming context"
+            if all(t.caps for t in seg) and len(seg) == 1:
+                # A lone ALL-CAPS word is a heading or an acronym unless a field label names it.
+                if _FIELD_LABEL_BEFORE.search(text, max(0, start - 32), start) and seg[0].cls in "GgSLP":
+                    score, pattern = max(score, 0.6), "name part after a field label"
+                    notes = [*notes, "field label"]
+                else:
+                    score = 0.0
             if score <= 0.0:
-                yield None, seg
+                yield None, ([] if any(t.caps for t in seg) else seg)
                 continue
-            if _is_blocked(text, start, end, len(seg) == 1):
+            if _is_blocked(text, start, end, len(seg) == 1, score):
                 yield None, []
                 continue
             yield _Candidate(start, end, score, pattern, tuple(notes)), seg
@@ -519,6 +599,7 @@ class PersonRecognizer:
                     undecided.append((seg[0].start, seg[-1].end))
         if self.use_natasha and undecided:
             candidates = self._merge_natasha(text, candidates, undecided)
+        candidates += _lower_case_candidates(text, candidates)
         return [self._finding(text, c) for c in sorted(candidates, key=lambda c: c.start)]
 
     def _merge_natasha(self, text: str, candidates: list[_Candidate],
@@ -530,8 +611,11 @@ class PersonRecognizer:
             if hits:
                 for i in hits:
                     c = out[i]
-                    out[i] = _Candidate(min(c.start, s) if c.score < 0.7 else c.start,
-                                        max(c.end, e) if c.score < 0.7 else c.end,
+                    # Natasha may widen a weak rule candidate, never over lower-case words: Kazakh text misleads
+                    # it ("Бүгін Абай мен Назарбаев").
+                    widen = c.score < 0.7 and not _LOWER_WORD.search(text, min(c.start, s), max(c.end, e))
+                    out[i] = _Candidate(min(c.start, s) if widen else c.start,
+                                        max(c.end, e) if widen else c.end,
                                         min(0.95, c.score + 0.2), c.pattern, (*c.notes, "natasha PER"))
             elif _natasha_span_ok(text, s, e):
                 out.append(_Candidate(s, e, 0.65, "natasha PER", ("natasha PER",)))
@@ -550,6 +634,26 @@ class PersonRecognizer:
                 self._explanations[key] = explanation
         return Finding("PERSON", c.start, c.end, min(0.99, c.score + delta), self.name, category_of("PERSON"),
                        explanation)
+
+
+def _lower_case_candidates(text: str, taken: list[_Candidate]) -> list[_Candidate]:
+    """Names written in lower case right after a field label ("фио мустафина аяулым", "аты ақниет серікбаева"):
+    two or three words that are all name parts, with a given name and a surname or patronymic among them."""
+    out: list[_Candidate] = []
+    for m in _LOWER_NAME_AFTER_LABEL.finditer(text):
+        start, end = m.span("name")
+        if any(c.start < end and start < c.end for c in taken):
+            continue
+        words = list(re.finditer(r"\S+", m.group("name")))
+        classes = "".join(_classify_cached(w.group()[0].upper() + w.group()[1:])[0] for w in words)
+        for n in (3, 2):  # the name may be followed by another lower-case word ("… аяулым тел 8 777 …")
+            part = classes[:n]
+            if len(part) == n and all(c in "GgSLP" for c in part) and ("G" in part or "g" in part) and \
+                    any(c in part for c in "SLP"):
+                out.append(_Candidate(start, start + words[n - 1].end(), 0.7, "lower-case name after a field label",
+                                      ("field label",)))
+                break
+    return out
 
 
 def _dedupe(cands: list[_Candidate]) -> list[_Candidate]:

@@ -57,6 +57,56 @@ def _near(pattern: re.Pattern[str], text: str, start: int, end: int) -> tuple[st
     return tuple(w.lower() for w in before + after)
 
 
+# --- column headers ---------------------------------------------------------------------------------
+# CSV/TSV text pasted into a ticket or read from a file: the context word of a value is its column's name in
+# the header line, far from the value. Recognizers whose type needs context ask for it only when the usual
+# context window had nothing (a few findings), never on the hot path.
+
+_DELIMITERS = ("\t", ";", "|", ",")
+_HEADER_LOOKBACK = 4096  # characters searched back for the header line
+# A header cell: a name without digits, except one at its end (address2, phone_1).
+_HEADER_CELL = re.compile(r"[^\W\d](?:[^\W\d]|[ .()/-]){0,40}(?:_?\d)?")
+
+
+def column_header(text: str, pos: int) -> str:
+    """The name of the delimited-table column ``pos`` is in (lower case, ``_`` as space), or ``""``.
+
+    ``pos`` must start a cell (line start or a delimiter before it, spaces and quotes aside). The header is the
+    nearest earlier line (within 4 KB) split by the same delimiter into the same number of cells, each a name
+    (no digits but a final one: ``phone_2``); the column is the number of delimiters before ``pos`` on its
+    line. Quoted delimiters are not parsed (a heuristic: a wrong guess only withholds a context word)."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos)
+    if line_start == 0:
+        return ""
+    line = text[line_start:line_end if line_end != -1 else len(text)]
+    delimiter = next((d for d in _DELIMITERS if d in line), None)
+    if delimiter is None:
+        return ""
+    cell_start = pos
+    while cell_start > line_start and text[cell_start - 1] in " \"'":
+        cell_start -= 1
+    if cell_start > line_start and text[cell_start - 1] != delimiter:
+        return ""  # the value does not start a cell: prose with commas, not a table row
+    separators = line.count(delimiter)
+    column = text.count(delimiter, line_start, pos)
+    lo = max(0, line_start - _HEADER_LOOKBACK)
+    end = line_start - 1
+    while end > lo:
+        start = text.rfind("\n", lo, end) + 1
+        if start == 0 and lo > 0:
+            return ""
+        # Count first (in C); split and check the cells only of a line shaped like the row.
+        if text.count(delimiter, start, end) == separators:
+            header = text[start:end].rstrip("\r").split(delimiter)
+            if all(_HEADER_CELL.fullmatch(c.strip()) for c in header):
+                return header[column].strip().lower().replace("_", " ")
+        if start == 0:
+            return ""
+        end = start - 1
+    return ""
+
+
 def clamp(score: float) -> float:
     return round(min(1.0, max(0.0, score)), 4)
 

@@ -35,7 +35,7 @@ from ...identifiers import (
     parse_phone,
 )
 from ..types import Finding, Recognizer, context_pattern
-from .scoring import Context, Scorer
+from .scoring import Context, Scorer, column_header
 
 # A separator people put inside numbers: space, no-break space, dash, dot.
 _SEP = r"[ \u00a0\-.]"
@@ -110,6 +110,11 @@ def _matches_in(pattern: re.Pattern[str], text: str, clusters: list[Span], min_l
 # --- KZ_IIN / KZ_BIN --------------------------------------------------------------------------------
 
 _TWELVE = re.compile(r"(?<!\d)\d{12}(?![\d@])")
+# An IIN/BIN written in groups, as forms and leak dumps print it: 6-3-3 or 6-6 (birth date, then the rest),
+# with one space, no-break space or dash between groups. Only the checksum decides, as for 12 digits in a row.
+_TWELVE_GROUPED = re.compile(r"(?<![\d\-.])\d{6}(?:([ \u00a0\-])\d{3}\1\d{3}|[ \u00a0\-]\d{6})"
+                             r"(?![\d@]|[\-.]\d|[ \u00a0]\d)")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 class KzIinBinRecognizer(NumericRecognizer):
@@ -138,6 +143,10 @@ class KzIinBinRecognizer(NumericRecognizer):
             kind = classify_12_digits(m.group())
             if kind is not None:
                 found.append(self._scorers[kind](text, m.start(), m.end()))
+        for m in _matches_in(_TWELVE_GROUPED, text, clusters, 13):
+            kind = classify_12_digits(_NOT_DIGIT.sub("", m.group()))
+            if kind is not None:
+                found.append(self._scorers[kind](text, m.start(), m.end(), ("written in groups",)))
         return found
 
 
@@ -157,7 +166,11 @@ _PHONE_7 = (
 _PHONE_INTL = r"(?P<intl>\+[1-689]\d{0,2}(?:" + _SEP + r"?\(?\d{1,4}\)?){2,6})"
 # No prefix at all: (701) 234-56-78 or 701 234 56 78 — a Kazakh mobile range, reported only with context.
 _PHONE_BARE = r"(?P<bare>\(?7\d{2}\)?" + _SEP + r"?\d{3}" + _SEP + r"?\d{2}" + _SEP + r"?\d{2})"
-_PHONE = re.compile(_START + r"(?<!\+)(?:" + _PHONE_7 + "|" + _PHONE_INTL + "|" + _PHONE_BARE + ")" + _END)
+# 11 digits starting with 7 and no "+" (77012345678): how logs, URLs and leak bots store a KZ mobile.
+# Reported only in a KZ mobile range; order numbers share the shape, so "заказ"/"order" nearby drops it.
+_PHONE_COMPACT7 = r"(?P<c7>7\d{10})"
+_PHONE = re.compile(_START + r"(?<!\+)(?:" + _PHONE_7 + "|" + _PHONE_INTL + "|" + _PHONE_BARE + "|" + _PHONE_COMPACT7
+                    + ")" + _END)
 
 
 class PhoneRecognizer(NumericRecognizer):
@@ -171,14 +184,21 @@ class PhoneRecognizer(NumericRecognizer):
 
     name = "phone"
     entity_types = frozenset({"PHONE_NUMBER"})
-    BASE = {"p7": 0.75, "intl": 0.65, "bare": 0.35}
-    context = Context(["тел", "моб", "сот", "нөмір", "нөмері", "ұялы", "байланыс", "phone", "tel", "mobile",
-                       "cell", "whatsapp", "contact", "контакт", "звон", "позвон", "факс", "fax"], boost=0.2)
+    BASE = {"p7": 0.75, "intl": 0.65, "bare": 0.35, "c7": 0.6}
+    _WORDS = ["тел", "моб", "сот", "нөмір", "нөмері", "ұялы", "байланыс", "phone", "tel", "mobile", "msisdn",
+              "cell", "whatsapp", "contact", "контакт", "звон", "позвон", "факс", "fax"]
+    context = Context(_WORDS, boost=0.2)
+    # The compact 7XXXXXXXXXX form is also how order, invoice and account numbers look.
+    context_compact = Context(_WORDS, boost=0.2, negative=[
+        "заказ", "order", "invoice", "накладн", "счет", "счёт", "договор", "contract", "трек", "tracking", "track",
+        "тапсырыс", "шот", "шарт", "полис", "policy", "артикул", "sku", "лицев", "account", "ticket", "заявк"],
+        penalty=0.4)
 
     def __init__(self) -> None:
         self._scorers = {
             group: Scorer(entity_type="PHONE_NUMBER", recognizer=self.name, pattern=f"phone:{group}", base=base,
-                          context=self.context, validated=True, validator="libphonenumber range")
+                          context=self.context_compact if group == "c7" else self.context, validated=True,
+                          validator="libphonenumber range")
             for group, base in self.BASE.items()}
 
     def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
@@ -187,7 +207,10 @@ class PhoneRecognizer(NumericRecognizer):
             group = m.lastgroup or "p7"
             start = m.start()
             for candidate in _groups_shrinking(m.group(), 8) if group == "intl" else (m.group(),):
-                kind = _phone_kind(candidate)
+                if group == "c7":  # a KZ mobile written without "+": nothing else in this shape is a phone
+                    kind = "KZ mobile" if _phone_kind("+" + candidate) == "KZ mobile" else None
+                else:
+                    kind = _phone_kind(candidate)
                 if kind is None:
                     continue
                 found.append(self._scorers[group](text, start, start + len(candidate), (kind,)))
@@ -225,6 +248,10 @@ _LOCAL_CHARS = r"\w.!#$%&'*+/=?^`{|}~\-"
 # The local part ends right at the @ (``\Z`` matches at ``endpos``) and is at most 64 characters.
 _EMAIL_LOCAL = re.compile(r"(?<![" + _LOCAL_CHARS + r"])[" + _LOCAL_CHARS + r"]{1,64}\Z")
 _EMAIL_DOMAIN = re.compile(r"[\w\-]+(?:\.[\w\-]+)+")
+# ``login=user@example.kz``, ``user=…``, ``email=…`` in logs and URLs: the key and "=" are not part of the
+# address (an "=" is legal in a local part, but a local part that starts with a bare key word and "=" is a
+# key=value pair in practice).
+_KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,30}=")
 
 
 class EmailRecognizer:
@@ -252,6 +279,9 @@ class EmailRecognizer:
             domain = _EMAIL_DOMAIN.match(text, at + 1) if local is not None else None
             if local is not None and domain is not None:
                 start, end = local.start(), domain.end()
+                key = _KEY_PREFIX.match(text, start, at)
+                if key is not None and key.end() < at:
+                    start = key.end()
                 if _is_email(text[start:end]):
                     found.append(self._scorer(text, start, end))
                     floor = end
@@ -428,7 +458,12 @@ class IdCardRecognizer(NumericRecognizer):
     BASE = 0.4
     context = Context(["удостоверени", "уд. личн", "уд.личн", "уд.л", "удв", "жеке куәлі", "жеке куәлігі",
                        "куәлік", "id card", "id-card", "idcard", "id карт", "id-карт", "identity card",
-                       "national id", "identification card"], boost=0.4)
+                       "national id", "identification card", "udostoveren", "udostovereni", "ud. lichn",
+                       "jeke kuäl", "jeke kual", "zheke kual", "zheke kuel", "jeke kuel", "kuälık", "kualik",
+                       "id karta", "id_card", "id karty"], boost=0.4)
+    # "an ID card in the name of Yerzhan Toleubayev (045671234)": the number often comes after a description
+    # of whose card it is, farther than the usual context window; same line, this many characters back.
+    LONG_LOOKBACK = 90
 
     # The label right before a number names it: "employee number 123456789" is not an ID card even
     # when "ID card" appears a few words away.
@@ -445,9 +480,20 @@ class IdCardRecognizer(NumericRecognizer):
         found: list[Finding] = []
         for m in _matches_in(_NINE, text, clusters, 9):
             finding = self._scorer.with_context(text, m.start(), m.end())
+            if finding is None:
+                finding = self._far_context(text, m.start(), m.end())
             if finding is not None and not self._labelled_otherwise(text, m.start()):
                 found.append(finding)
         return found
+
+    def _far_context(self, text: str, start: int, end: int) -> Finding | None:
+        """A context word farther back on the same line, with no other number between it and this one."""
+        line = text.rfind("\n", 0, start) + 1
+        lo = max(line, start - self.LONG_LOOKBACK)
+        words = [m for m in self.context._positive.finditer(text, lo, start)]  # type: ignore[union-attr]
+        if not words or any(ch.isdigit() for ch in text[words[-1].end():start]):
+            return None
+        return self._scorer._finding(text, start, end, (words[-1].group().lower(),), ("context earlier on the line",))
 
     def _labelled_otherwise(self, text: str, start: int) -> bool:
         window = max(0, start - self.LABEL_WINDOW)
@@ -543,23 +589,56 @@ class VehiclePlateRecognizer(NumericRecognizer):
     BASE = 0.35
     context = Context(["госномер", "гос. номер", "гос.номер", "гос номер", "г/н", "номер авто", "plate",
                        "автомоб", "авто", "машин", "көлік", "мемлекеттік нөмір", "vehicle", "car", "parking",
-                       "парков", "тұрақ", "пропуск на въезд", "въезд", "entry permit"], boost=0.45)
+                       "парков", "тұрақ", "пропуск на въезд", "въезд", "entry permit", "kölık", "kölik", "kolik",
+                       "memlekettık nömır", "avto", "mashina", "gos nomer", "gosnomer", "номер_авто"],
+                      boost=0.45)
 
     def __init__(self) -> None:
         self._scorer = Scorer(entity_type="KZ_VEHICLE_PLATE", recognizer=self.name, pattern="plate", base=self.BASE,
                               context=self.context, validated=True, validator="region 01-20")
 
     def find_in_clusters(self, text: str, clusters: list[Span]) -> list[Finding]:
-        return [self._scorer(text, m.start(), m.end()) for m in _plate_candidates(text, clusters)
-                if 1 <= int(m.group(1)) <= 20]
+        found = []
+        size = len(text)
+        # Every plate holds a 3-4 character cluster (three digits, maybe a space) followed by a capital letter.
+        short = [(start, end) for start, end in clusters if end - start <= 4 and end < size and "A" <= text[end] <= "Z"]
+        if not short:
+            return found
+        for m, note in [*((m, "") for m in _plate_candidates(text, short) if 1 <= int(m.group(1)) <= 20),
+                        *((m, "pre-2012 format") for m in _old_plate_candidates(text, short))]:
+            notes = (note,) if note else ()
+            finding = self._scorer(text, m.start(), m.end(), notes)
+            if finding.score < 0.5:  # no context word nearby: a table column named "plate"/"госномер" will do
+                header = column_header(text, m.start())
+                if header and self.context.words_near(header, 0, 0):
+                    finding = self._scorer._finding(text, m.start(), m.end(), ("column: " + header,), notes)
+            found.append(finding)
+        return found
 
 
-def _plate_candidates(text: str, clusters: list[Span]) -> list[re.Match[str]]:
-    """Plate matches: a 3-4 character cluster (three digits, maybe a space) followed by a capital letter."""
-    size = len(text)
+# Plates issued before 2012: a region letter (A Almaty, B Almaty region, C Akmola … Z Astana), three digits,
+# two or three letters: "B 441 CFM", "A123BCD". Same low base: context decides.
+_OLD_PLATE = re.compile(r"(?<![^\W_])[A-HKLMNPRSTXZ] ?\d{3} ?[A-Z]{2,3}" + _END)
+
+
+def _old_plate_candidates(text: str, short: list[Span]) -> list[re.Match[str]]:
+    """Old-format plates: a short cluster (see find_in_clusters) right after a capital letter (and a space)."""
+    out = []
+    for start, _ in short:
+        if start < 1:
+            continue
+        lead = start - 2 if text[start - 1] == " " and start >= 2 else start - 1
+        if "A" <= text[lead] <= "Z":
+            m = _OLD_PLATE.match(text, lead)
+            if m is not None:
+                out.append(m)
+    return out
+
+
+def _plate_candidates(text: str, short: list[Span]) -> list[re.Match[str]]:
+    """Plate matches starting at a short cluster (see find_in_clusters)."""
     match = _PLATE.match
-    return [m for m in (match(text, start) for start, end in clusters
-                        if end - start <= 4 and end < size and "A" <= text[end] <= "Z") if m is not None]
+    return [m for m in (match(text, start) for start, _ in short) if m is not None]
 
 
 def structured_recognizers() -> list[Recognizer]:
