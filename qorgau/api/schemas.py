@@ -31,6 +31,8 @@ class HealthOut(BaseModel):
 
 
 class OrganizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off the ORM row
+
     id: int
     name: str
     bin: str
@@ -68,6 +70,8 @@ class UserCreate(Strict):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off the ORM row
+
     id: int
     username: str
     display_name: str
@@ -89,6 +93,8 @@ class ApiKeyCreate(Strict):
 
 
 class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight off the ORM row
+
     id: int
     name: str
     prefix: str

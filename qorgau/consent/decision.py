@@ -3,26 +3,35 @@
 **Linearizable withdrawal.** Once :meth:`ConsentService.withdraw` returns, no check that *starts* afterwards
 — in any thread, process or server on the same database — returns allow for that consent. The argument:
 
-1. ``withdraw`` changes the consent's status inside a transaction and returns only after it committed.
-2. Every check reads the committed state with **one SQL statement** on a connection in autocommit mode,
-   so the statement is its own transaction and its snapshot is taken when it starts: on PostgreSQL (READ
+1. ``withdraw`` changes the consent's status inside a transaction and returns only after it committed. The
+   same transaction increments the subject's **decision version** (``consent_decision_versions``); so does
+   every other change that can alter a check's answer about the subject (a consent given, superseded or
+   expired, a legal basis naming the subject added or revoked), and a legal basis for *every* subject
+   increments the operator's row (``subject_id = 0``).
+2. Every check reads committed state with **one SQL statement** on a connection in autocommit mode, so the
+   statement is its own transaction and its snapshot is taken when it starts: on PostgreSQL (READ
    COMMITTED) a statement sees every transaction committed before it began; on SQLite (WAL) a read
    transaction sees every commit finished before it began (commits publish through the shared WAL index).
-3. A check that starts after ``withdraw`` returned therefore starts its statement after the commit, sees
-   ``withdrawn`` and denies. No cache sits in between: nothing can hand out a stale "allow". (Checks that
-   overlap the withdrawal may see either state — that is what "concurrent" means.)
+3. A check either runs the **full statement** (the subject's consents and the legal bases for the purpose
+   and its ancestors, *and* the subject's and the operator's decision versions — one snapshot), or, when
+   this process remembers an *allow* for the same question, the **validation statement**: the two version
+   rows only (three unique-index probes). The remembered allow is returned only if both versions equal the
+   ones read together with the data it was computed from — i.e. nothing that could change the answer has
+   committed since — and ``at`` lies in the interval over which no term or validity in those rows flips.
+4. A check that starts after ``withdraw`` returned starts its statement after the commit: the validation
+   statement sees the new version, so the remembered allow is dropped, and the full statement sees
+   ``withdrawn`` and denies. Denies are never remembered. (Checks that overlap the withdrawal may see either
+   state — that is what "concurrent" means.)
 
-The statement resolves the subject (pseudonym → ``vault_pseudonyms``, identifier → blind index →
-``vault_lookups``), and reads the subject's consents for the purpose and its ancestors plus the legal bases
-that cover them, through the indexes ``(organization_id, subject_id, purpose)`` and
-``(organization_id, purpose)``. It is driver-level SQL for speed (no ORM on the hot path), so it adds
-``organization_id = ?`` to every table itself; ``tests/consent/test_decision.py`` proves another
-organization's rows are never found. Reading the vault's two lookup tables directly is the one place this
-module touches another module's tables: resolving the subject inside the same statement is what makes a
-check one round trip.
+Subjects are resolved inside the statement through the vault's public lookup API
+(:mod:`qorgau.vault.lookup`: pseudonym → ``vault_pseudonyms``, identifier → keyed blind index →
+``vault_lookups``). If the vault re-points an identifier (or a shred deletes its blind index) the resolved
+subject id differs from the remembered one and the full statement runs. The SQL is driver-level for speed
+(no ORM, no SQLAlchemy compile on the hot path), so it adds ``organization_id = ?`` to every table itself;
+``tests/consent/test_decision.py`` proves another organization's rows are never found.
 
 Each thread keeps its own database connection (created on first use; a forked child makes its own), in
-autocommit mode, so a check costs one indexed query and no pool checkout.
+autocommit mode, so a check costs one indexed statement and no pool checkout.
 """
 
 from __future__ import annotations
@@ -39,9 +48,9 @@ from sqlalchemy.pool import NullPool
 
 from ..core.db import make_engine
 from ..core.errors import InvalidInput
-from ..identifiers import is_valid_iin
-from ..vault import crypto as vault_crypto
-from ..vault.service import LOOKUP_TYPES, check_identifier
+from ..vault.lookup import BY_IDENTIFIER, BY_PSEUDONYM, lookup_for, subject_id_sql
+from ..vault.models import ACTIVE as VAULT_ACTIVE
+from ..vault.models import ERASED as ERASED_SUBJECT
 from .models import ACTIVE, EXPIRED, SUPERSEDED, WITHDRAWN
 from .purposes import ancestors, check_purpose_code, default_taxonomy
 
@@ -63,6 +72,8 @@ SUBJECT_ERASED = "subject_erased"
 REASONS: tuple[str, ...] = (CONSENT_ACTIVE, LEGAL_BASIS, NO_CONSENT, WITHDRAWN_REASON, EXPIRED_REASON,
                             PURPOSE_NOT_COVERED, CATEGORY_NOT_COVERED, UNKNOWN_SUBJECT, UNKNOWN_PURPOSE,
                             SUBJECT_ERASED)
+
+MAX_REMEMBERED = 200_000  # remembered allows per process (then forgotten all at once and rebuilt)
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,19 @@ class Decision:
                 "checked_at": self.checked_at.isoformat()}
 
 
-_DOMAIN_OK: set[str] = set()
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """An allow, the decision versions read with it, and the ``at`` interval it holds for ([lo, hi))."""
+
+    basis: str
+    consent_id: int | None
+    legal_basis_id: int | None
+    reason: str
+    versions: list[tuple[int | None, int, int]]  # [(operator's version, subject id, subject's version)]
+    lo: datetime | None
+    hi: datetime | None
+
+
 _CHAINS: dict[str, tuple[str, ...]] = {}  # validated purpose code -> the code and its ancestors
 _MAX_CACHED_CODES = 10_000
 
@@ -126,6 +149,17 @@ def _sqlite_timestamp(at: datetime) -> str:
                                                    at.microsecond)
 
 
+def _aware(value: Any) -> datetime | None:
+    """A timestamp column as an aware datetime (SQLite hands back its text form)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
 def _chain(purpose: Any) -> tuple[str, ...]:
     chain = _CHAINS.get(purpose) if isinstance(purpose, str) else None
     if chain is None:
@@ -135,50 +169,62 @@ def _chain(purpose: Any) -> tuple[str, ...]:
     return chain
 
 
-def _domain(domain: Any) -> str:
-    if domain in _DOMAIN_OK:
-        return domain
-    import re
+def _versions_sql(by: str, p: str) -> str:
+    """The validation statement: one row (the operator's version or NULL, the subject id, its version), or
+    none when the subject is not found, has no version row or is no longer active in the vault. Four
+    unique-index probes.
 
-    if not isinstance(domain, str) or not re.fullmatch(r"[a-z0-9_-]{1,40}", domain):
-        raise InvalidInput("domain must be 1–40 characters of a-z, 0-9, '_' and '-'", field="subject.domain")
-    if len(_DOMAIN_OK) < 1000:
-        _DOMAIN_OK.add(domain)
-    return domain
+    The vault status is part of it because a subject can be shredded through the vault directly (not by a
+    withdrawal, which bumps the version): pseudonyms survive a shred, so without it a remembered allow would
+    outlive the erasure.
 
-
-def _subject_query(by: str, p: str) -> str:
-    if by == "pseudonym":
-        return (f"SELECT subject_id FROM vault_pseudonyms "
-                f"WHERE organization_id = {p} AND domain = {p} AND pseudonym = {p}")
-    return (f"SELECT subject_id FROM vault_lookups "
-            f"WHERE organization_id = {p} AND entity_type = {p} AND blind_index = {p}")
+    Parameters: the organization id twice, then those of :func:`qorgau.vault.lookup.subject_id_sql`."""
+    return (f"SELECT (SELECT version FROM consent_decision_versions WHERE organization_id = {p} AND subject_id = 0), "
+            f"v.subject_id, v.version FROM consent_decision_versions v "
+            f"JOIN vault_subjects s ON s.id = v.subject_id AND s.status = '{VAULT_ACTIVE}' "
+            f"WHERE v.organization_id = {p} AND v.subject_id = ({subject_id_sql(by, p)})")
 
 
-def _statement(by: str, depth: int, p: str) -> str:
-    """One statement: the subject's consents for the purpose and its ancestors, and the legal bases.
+def _statement(by: str, depth: int, p: str, timestamp_type: str = "TEXT") -> str:
+    """The full statement: the subject's consents for the purpose and its ancestors, the legal bases, the
+    subject's vault status and the decision versions — one snapshot.
 
-    Rows: ('c', consent id, purpose, status, categories, live, NULL) per consent; ('b', basis id, purpose, kind,
-    NULL, live, subject id) per legal basis. ``live``: within its term at ``at``. The subject is a scalar
-    subquery (a unique-index probe) rather than a join, so every planner — SQLite without statistics included
-    — looks consents up by ``(organization_id, subject_id, purpose)`` instead of scanning a purpose's consents.
-    Whether the subject exists at all only matters for the *reason* of a deny, so it is asked only then.
+    Rows (kind, id, purpose, status/kind, categories, live, extra, lo, hi):
+    ``c`` per consent (live: within its term at ``at``; hi: ``valid_until``); ``b`` per legal basis (extra:
+    its subject id or NULL; lo/hi: its validity); ``s`` the subject's vault status (absent: not found);
+    ``v`` per decision version (id: subject id, 0 for the operator; live: the version). The subject is a
+    scalar subquery (a unique-index probe) rather than a join, so every planner — SQLite without statistics
+    included — looks consents up by ``(organization_id, subject_id, purpose)``.
     """
     purposes = ", ".join([p] * depth)
-    subject = _subject_query(by, p)
+    subject = subject_id_sql(by, p)
     return (
         f"SELECT 'c', c.id, c.purpose, c.status, CAST(c.data_categories AS TEXT), "
-        f"CASE WHEN c.valid_until IS NULL OR c.valid_until > {p} THEN 1 ELSE 0 END, CAST(NULL AS INTEGER) "
+        f"CASE WHEN c.valid_until IS NULL OR c.valid_until > {p} THEN 1 ELSE 0 END, CAST(NULL AS INTEGER), "
+        f"CAST(NULL AS {timestamp_type}), c.valid_until "
         f"FROM consent_consents c "
         f"WHERE c.organization_id = {p} AND c.subject_id = ({subject}) AND c.purpose IN ({purposes}) "
         f"UNION ALL "
-        f"SELECT 'b', b.id, b.purpose, b.kind, CAST(NULL AS TEXT), "
+        f"SELECT 'b', b.id, b.purpose, b.kind, NULL, "
         f"CASE WHEN b.valid_from <= {p} AND (b.valid_until IS NULL OR b.valid_until > {p}) THEN 1 ELSE 0 END, "
-        f"b.subject_id "
+        f"b.subject_id, b.valid_from, b.valid_until "
         f"FROM consent_legal_bases b "
         f"WHERE b.organization_id = {p} AND b.purpose IN ({purposes}) AND b.revoked_at IS NULL "
-        f"AND (b.subject_id IS NULL OR b.subject_id = ({subject}))"
+        f"AND (b.subject_id IS NULL OR b.subject_id = ({subject})) "
+        f"UNION ALL "
+        f"SELECT 's', s.id, NULL, s.status, NULL, NULL, NULL, NULL, NULL "
+        f"FROM vault_subjects s WHERE s.organization_id = {p} AND s.id = ({subject}) "
+        f"UNION ALL "
+        f"SELECT 'v', v.subject_id, NULL, NULL, NULL, v.version, NULL, NULL, NULL "
+        f"FROM consent_decision_versions v WHERE v.organization_id = {p} AND v.subject_id IN (0, ({subject}))"
     )
+
+
+def _statement_params(ts: Any, organization_id: int, subject: tuple[Any, ...],
+                      chain: tuple[str, ...]) -> tuple[Any, ...]:
+    """The parameters of :func:`_statement`, in order."""
+    return (ts, organization_id, *subject, *chain, ts, ts, organization_id, *chain, *subject,
+            organization_id, *subject, organization_id, *subject)
 
 
 class DecisionPoint:
@@ -187,6 +233,7 @@ class DecisionPoint:
     def __init__(self, platform: Platform, vault: Vault) -> None:
         self.platform = platform
         self.vault = vault
+        self.lookup = lookup_for(platform)
         url = platform.db.url
         # A dedicated engine without a pool: each thread holds one connection for its lifetime, so the
         # hot path never checks a connection out of (or competes for) the application's pool.
@@ -194,9 +241,12 @@ class DecisionPoint:
         self.dialect = self._engine.dialect.name
         self._sqlite = self.dialect == "sqlite"
         self._p = "?" if self._sqlite else "%s"
+        self._timestamp_type = "TEXT" if self._sqlite else "TIMESTAMPTZ"
         self._local = threading.local()
         self._sql: dict[tuple[str, int], str] = {}
-        self._blind_keys: dict[int, bytes] = {}
+        self._versions_sql = {by: _versions_sql(by, self._p) for by in (BY_PSEUDONYM, BY_IDENTIFIER)}
+        # (subject parameters, purpose, categories) -> a remembered allow; validated on every use (module doc).
+        self._remembered: dict[tuple[Any, ...], _Remembered] = {}
         self._stale: list[Any] = []  # connections inherited through fork(): kept alive, never used or closed
         self._open: list[Any] = []  # every thread's connection, so closing the platform closes them all
         self._lock = threading.Lock()
@@ -204,13 +254,14 @@ class DecisionPoint:
         event.listen(platform.db.engine, "engine_disposed", lambda _engine: self.close())
 
     def __repr__(self) -> str:
-        return f"DecisionPoint(db={self.dialect})"
+        return f"DecisionPoint(db={self.dialect}, remembered={len(self._remembered)})"
 
     def close(self) -> None:
         """Close every thread's connection (a thread that checks again afterwards opens a new one)."""
         with self._lock:
             conns, self._open = self._open, []
             self._local = threading.local()
+            self._remembered = {}
         pid = os.getpid()
         for owner_pid, conn in conns:
             if owner_pid == pid:
@@ -219,6 +270,10 @@ class DecisionPoint:
                 except Exception:
                     pass
         self._engine.dispose()
+
+    def forget(self) -> None:
+        """Drop every remembered allow (never needed for correctness: they are validated on every use)."""
+        self._remembered = {}
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -234,7 +289,12 @@ class DecisionPoint:
         driver = raw.driver_connection
         if self.dialect == "postgresql":
             driver.autocommit = True  # each statement its own transaction (READ COMMITTED snapshot)
-        # SQLite: core.db's connect hook already set isolation_level=None (autocommit), WAL, busy timeout.
+            # Server-side prepared statements from the first execution on (psycopg 3): the hot path's two
+            # statements are parsed and planned once per connection.
+            if hasattr(driver, "prepare_threshold"):
+                driver.prepare_threshold = 0
+        # SQLite: core.db's connect hook already set isolation_level=None (autocommit), WAL, busy timeout;
+        # the sqlite3 module keeps compiled statements in its per-connection statement cache.
         local.conn, local.pid, local.raw, local.cursor = driver, os.getpid(), raw, driver.cursor()
         with self._lock:
             self._open.append((local.pid, driver))
@@ -262,41 +322,11 @@ class DecisionPoint:
 
     # -- subjects ------------------------------------------------------------------------------
 
-    def _blind_key(self, organization_id: int) -> bytes | None:
-        key = self._blind_keys.get(organization_id)
-        if key is not None:
-            return key
-        with self.platform.db.reader(organization_id) as session:
-            keys = self.vault._keys(session, organization_id, create=False)  # noqa: SLF001 (see module doc)
-        if keys is None:
-            return None  # the organization never stored a subject: nobody to find (not cached: it may)
-        with self._lock:
-            self._blind_keys[organization_id] = keys[0]
-        return keys[0]
-
     def _subject_params(self, organization_id: int, subject: SubjectRef) -> tuple[str, tuple[Any, ...]]:
-        pseudonym = subject.pseudonym
-        if pseudonym is not None:
-            if not isinstance(pseudonym, str) or len(pseudonym) != 29 or not pseudonym.startswith("ps_"):
-                raise InvalidInput("pseudonym must be 'ps_' followed by 26 letters a-z", field="subject.pseudonym")
-            return "pseudonym", (organization_id, _domain(subject.domain), pseudonym)
-        entity_type, value = subject.identifier_type, subject.identifier
-        if entity_type not in LOOKUP_TYPES:
-            raise InvalidInput(f"identifier type must be one of {', '.join(sorted(LOOKUP_TYPES))}",
-                               field="subject.identifier_type")
-        if not isinstance(value, str) or not value.strip() or len(value) > 1000:
-            raise InvalidInput("identifier value is required", field="subject.identifier")
-        if entity_type == "KZ_IIN" and len(value) == 12 and value.isdigit() and is_valid_iin(value):
-            normalized = value  # the common case, without the general normalizer (same result: tested)
-        else:
-            normalized, problem = check_identifier(entity_type, value)
-            if problem is not None:
-                raise InvalidInput(f"not a valid {entity_type}: {problem}", field="subject.identifier")
-        key = self._blind_key(organization_id)
-        # No vault keys yet: the organization never stored a subject. The statement still runs (with a blind
-        # index nothing matches), so blanket legal bases answer exactly as they would for a stranger.
-        blind = vault_crypto.blind_index(key, entity_type, normalized) if key is not None else b"\x00" * 32
-        return "lookup", (organization_id, entity_type, blind)
+        if subject.pseudonym is not None:
+            return BY_PSEUDONYM, self.lookup.pseudonym_params(organization_id, subject.pseudonym, subject.domain)
+        return BY_IDENTIFIER, self.lookup.identifier_params(organization_id, subject.identifier_type,
+                                                            subject.identifier)
 
     # -- the check -----------------------------------------------------------------------------
 
@@ -314,30 +344,48 @@ class DecisionPoint:
         chain = _chain(purpose)
         categories = _categories(data_categories) if data_categories else ()
         by, subject_params = self._subject_params(organization_id, subject)
+        key = (subject_params, chain[0], categories)
+        known = self._remembered.get(key)
+        if known is not None and (known.lo is None or known.lo <= when) and (known.hi is None or when < known.hi):
+            # The fast path: three unique-index probes in one statement, compared with what was read before.
+            rows = self._execute(self._versions_sql[by], (organization_id, organization_id, *subject_params))
+            if rows == known.versions:
+                return Decision(True, known.basis, known.consent_id, known.legal_basis_id, known.reason, when)
         slot = (by, len(chain))
         sql = self._sql.get(slot)
         if sql is None:
-            sql = self._sql[slot] = _statement(by, len(chain), self._p)
+            sql = self._sql[slot] = _statement(by, len(chain), self._p, self._timestamp_type)
         ts = self._timestamp(when)
-        rows = self._execute(sql, (ts, organization_id, *subject_params, *chain, ts, ts, organization_id, *chain,
-                                   *subject_params))
-        decision = _decide(rows, chain, categories, when)
+        rows = self._execute(sql, _statement_params(ts, organization_id, subject_params, chain))
+        decision, status, remember = _decide(rows, chain, categories, when)
+        if decision.allow:
+            if remember is not None:
+                if len(self._remembered) >= MAX_REMEMBERED:
+                    self._remembered = {}
+                self._remembered[key] = remember
+            return decision
+        if status is None:
+            # Nobody has this pseudonym or identifier (now). An identifier whose subject a withdrawal
+            # erased left a tombstone: say so rather than "unknown".
+            if by == BY_IDENTIFIER and self._execute(
+                    f"SELECT 1 FROM consent_erased_lookups WHERE organization_id = {self._p} "
+                    f"AND entity_type = {self._p} AND blind_index = {self._p}", subject_params):
+                return Decision(False, None, None, None, SUBJECT_ERASED, when)
+            return Decision(False, None, None, None, UNKNOWN_SUBJECT, when)
+        if status == ERASED_SUBJECT:
+            return Decision(False, None, None, None, SUBJECT_ERASED, when)
         if decision.reason == NO_CONSENT:
             # The deny path only (an allow never waits for these): say *why* there is no consent.
-            decision = self._explain(decision, organization_id, chain[0], by, subject_params, ts)
+            subject_id = next(row[1] for row in rows if row[0] == "s")
+            decision = self._explain(decision, organization_id, chain[0], subject_id, ts)
         return decision
 
-    def _explain(self, decision: Decision, organization_id: int, code: str, by: str,
-                 subject_params: tuple[Any, ...], ts: Any) -> Decision:
+    def _explain(self, decision: Decision, organization_id: int, code: str, subject_id: int, ts: Any) -> Decision:
         p = self._p
-        found = self._execute(_subject_query(by, p), subject_params)
-        if not found:
-            return Decision(False, None, None, None, UNKNOWN_SUBJECT, decision.checked_at)
         if not default_taxonomy().has_purpose(code) and not self._execute(
                 f"SELECT 1 FROM consent_purposes WHERE organization_id = {p} AND code = {p} AND active = {p}",
                 (organization_id, code, True)):
             return Decision(False, None, None, None, UNKNOWN_PURPOSE, decision.checked_at)
-        subject_id = found[0][0]
         narrower = self._execute(
             f"SELECT 1 FROM consent_consents WHERE organization_id = {p} AND subject_id = {p} AND status = {p} "
             f"AND substr(purpose, 1, {p}) = {p} AND (valid_until IS NULL OR valid_until > {p}) LIMIT 1",
@@ -356,7 +404,7 @@ def _categories(data_categories: Any) -> tuple[str, ...]:
     for i, code in enumerate(data_categories):
         if not isinstance(code, str) or not code or len(code) > 40:
             raise InvalidInput("a data category is a code of up to 40 characters", field=f"data_categories.{i}")
-    return tuple(data_categories)
+    return tuple(sorted(set(data_categories))) if len(data_categories) > 1 else tuple(data_categories)
 
 
 def _loads(value: Any) -> list[str]:
@@ -368,7 +416,8 @@ def _loads(value: Any) -> list[str]:
 
 
 def _decide(rows: list[tuple[Any, ...]], chain: tuple[str, ...], categories: tuple[str, ...],
-            when: datetime) -> Decision:
+            when: datetime) -> tuple[Decision, str | None, _Remembered | None]:
+    """(the decision, the subject's vault status or None when not found, what to remember of an allow)."""
     best_consent: int | None = None
     category_gap = False
     expired = withdrawn = False
@@ -376,8 +425,14 @@ def _decide(rows: list[tuple[Any, ...]], chain: tuple[str, ...], categories: tup
     rank = {code: i for i, code in enumerate(chain)}  # the most specific purpose wins
     best_rank = len(chain)
     basis_rank = (len(chain), 0)
-    for kind, row_id, purpose, status, cats, live, extra in rows:
+    status_of_subject: str | None = None
+    subject_id: int | None = None
+    versions: list[tuple[int, int]] = []
+    flips: list[Any] = []  # the instants at which a row's liveness changes
+    for kind, row_id, purpose, status, cats, live, extra, lo, hi in rows:
         if kind == "c":
+            if hi is not None:
+                flips.append(hi)
             if status == ACTIVE:
                 if not live:
                     expired = True
@@ -391,24 +446,54 @@ def _decide(rows: list[tuple[Any, ...]], chain: tuple[str, ...], categories: tup
             elif status == EXPIRED:
                 expired = True
             # SUPERSEDED: a newer consent for the same purpose replaced it; that one decides.
-        elif live:  # a legal basis within its validity
-            # A subject-specific basis beats a blanket one; a more specific purpose beats a broader one.
-            key = (rank[purpose], 0 if extra is not None else 1)
-            if basis is None or key < basis_rank:
-                basis, basis_rank = (row_id, status), key
+        elif kind == "b":
+            flips.append(lo)
+            if hi is not None:
+                flips.append(hi)
+            if live:  # a legal basis within its validity
+                # A subject-specific basis beats a blanket one; a more specific purpose beats a broader one;
+                # the lower id among equals (so the answer does not depend on the order rows come in).
+                key = (rank[purpose], 0 if extra is not None else 1, row_id)
+                if basis is None or key < basis_rank:
+                    basis, basis_rank = (row_id, status), key
+        elif kind == "s":
+            status_of_subject, subject_id = status, row_id
+        else:  # "v"
+            versions.append((row_id, live))
+    if best_consent is not None and status_of_subject == ERASED_SUBJECT:
+        # Shredded through the vault while a consent was still active (a withdrawal would have ended it):
+        # nobody can be identified any more, so no consent can be relied on. A legal basis still answers.
+        best_consent = None
     if best_consent is not None:
-        return Decision(True, "consent", best_consent, None, CONSENT_ACTIVE, when)
-    if basis is not None:
-        return Decision(True, basis[1], None, basis[0], LEGAL_BASIS, when)
-    if category_gap:
-        reason = CATEGORY_NOT_COVERED
-    elif withdrawn:
-        reason = WITHDRAWN_REASON
-    elif expired:
-        reason = EXPIRED_REASON
+        decision = Decision(True, "consent", best_consent, None, CONSENT_ACTIVE, when)
+    elif basis is not None:
+        decision = Decision(True, basis[1], None, basis[0], LEGAL_BASIS, when)
     else:
-        reason = NO_CONSENT  # or unknown_subject / unknown_purpose / purpose_not_covered: see _explain
-    return Decision(False, None, None, None, reason, when)
+        if category_gap:
+            reason = CATEGORY_NOT_COVERED
+        elif withdrawn:
+            reason = WITHDRAWN_REASON
+        elif expired:
+            reason = EXPIRED_REASON
+        else:
+            reason = NO_CONSENT  # or unknown_subject / unknown_purpose / purpose_not_covered: see _explain
+        return Decision(False, None, None, None, reason, when), status_of_subject, None
+    remember = None
+    by_subject = dict(versions)
+    if subject_id is not None and subject_id in by_subject:
+        # Remembered only for a subject that has a version row (else nothing would invalidate it).
+        lo_bound = hi_bound = None
+        for instant in flips:
+            moment = _aware(instant)
+            assert moment is not None
+            if moment <= when:
+                if lo_bound is None or moment > lo_bound:
+                    lo_bound = moment
+            elif hi_bound is None or moment < hi_bound:
+                hi_bound = moment
+        remember = _Remembered(decision.basis or "", decision.consent_id, decision.legal_basis_id, decision.reason,
+                               [(by_subject.get(0), subject_id, by_subject[subject_id])], lo_bound, hi_bound)
+    return decision, status_of_subject, remember
 
 
 __all__ = ["REASONS", "Decision", "DecisionPoint", "SubjectRef", "SUPERSEDED"]

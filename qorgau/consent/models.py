@@ -15,6 +15,9 @@ Facts, one table each:
   receipt. :class:`ProcessorNotification` — one per counterparty told about it, with the 15-working-day
   deadline for its "stopped" confirmation. :class:`Transfer` — data of a subject sent to a counterparty,
   with the 10-working-day subject-notification deadline.
+* :class:`DecisionVersion` — per subject (and per operator), a counter every decision-changing transaction
+  increments; the decision point validates its remembered allows against it (linearizable withdrawal).
+  :class:`ErasedLookup` — a tombstone for an identifier whose subject a withdrawal crypto-shredded.
 
 No column holds personal data in the clear: subjects are vault ids, evidence is a hash, audit-style
 details are ids and codes. Every table is tenant-scoped. ``repr`` shows ids and codes only.
@@ -326,3 +329,47 @@ class ProcessorNotification(TenantScoped, Base):
     def overdue(self, today: date) -> bool:
         """Unconfirmed after the statutory deadline (the deadline day itself is still in time)."""
         return self.confirmed_at is None and today > self.deadline
+
+
+class DecisionVersion(TenantScoped, Base):
+    """A counter the decision point validates its remembered "allow" answers against (linearizability).
+
+    One row per (operator, vault subject): every transaction that changes what a check about the subject
+    could answer — a consent given, withdrawn, superseded or expired, a legal basis naming the subject added
+    or revoked — increments ``version`` *in the same transaction*. ``subject_id = 0`` is the operator's row,
+    incremented when a legal basis for every subject is added or revoked. No foreign key on ``subject_id``
+    (0 is not a subject). See :mod:`qorgau.consent.decision` for the argument.
+    """
+
+    __tablename__ = "consent_decision_versions"
+    __table_args__ = (UniqueConstraint("organization_id", "subject_id",
+                                       name="uq_consent_decision_versions_org_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    def __repr__(self) -> str:
+        return f"DecisionVersion(org={self.organization_id}, subject={self.subject_id}, version={self.version})"
+
+
+class ErasedLookup(TenantScoped, Base):
+    """A tombstone: an identifier's blind index that found a subject whose identity a withdrawal shredded.
+
+    The vault deletes a shredded subject's blind indexes (the identifier no longer finds them); this row
+    keeps only the fact "this identifier belonged to an erased subject of this operator" — no subject id,
+    nothing that links it to a consent — so a check by the identifier answers ``subject_erased`` rather
+    than ``unknown_subject``. The blind index is a keyed HMAC (not reversible without the operator's key).
+    """
+
+    __tablename__ = "consent_erased_lookups"
+    __table_args__ = (UniqueConstraint("organization_id", "entity_type", "blind_index",
+                                       name="uq_consent_erased_lookups_org_type_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(40))
+    blind_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ErasedLookup(id={self.id}, org={self.organization_id}, type={self.entity_type!r})"

@@ -34,7 +34,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from ..core import audit, auth
@@ -43,6 +43,7 @@ from ..core.db import tenant_of, utcnow
 from ..core.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identifiers import IdentifierError, parse_bin
 from ..vault import crypto as vault_crypto
+from ..vault.lookup import lookups_of
 from ..vault.models import ERASED, VaultPseudonym, VaultSubject
 from ..vault.service import (
     DEFAULT_DOMAIN,
@@ -78,6 +79,7 @@ from .models import (
     ConsentEvent,
     ConsentWithdrawal,
     Counterparty,
+    ErasedLookup,
     LegalBasis,
     OrganizationPurpose,
     ProcessorNotification,
@@ -306,6 +308,29 @@ def _sha256(text: str) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds") if value is not None else None
+
+
+_BUMP = text("INSERT INTO consent_decision_versions (organization_id, subject_id, version) VALUES (:o, :s, 1) "
+             "ON CONFLICT (organization_id, subject_id) DO UPDATE SET version = consent_decision_versions.version + 1")
+
+
+def _tombstone(session: Session, organization_id: int, entity_type: str, blind_index: bytes, at: datetime) -> None:
+    """Record that this blind index found a subject now erased (kept once: a later erasure changes nothing)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(ErasedLookup.__table__).values(
+        organization_id=organization_id, entity_type=entity_type, blind_index=blind_index, erased_at=at)
+        .on_conflict_do_nothing())
+
+
+def bump_decision_versions(session: Session, organization_id: int, subject_ids: Sequence[int]) -> None:
+    """Increment the decision versions of ``subject_ids`` (0: the operator's row, for blanket legal bases) in the
+    caller's transaction. Every change that can alter a check's answer calls this: it is what makes the
+    decision point's remembered allows safe (:mod:`qorgau.consent.decision`). Sorted, so concurrent
+    transactions lock rows in one order."""
+    for subject_id in sorted(set(subject_ids)):
+        session.execute(_BUMP, {"o": organization_id, "s": subject_id})
 
 
 # --- the vault's re-identification hook -------------------------------------------------------------
@@ -704,6 +729,7 @@ class ConsentService:
                          description=description, valid_from=start, valid_until=end, created_by=actor)
         session.add(row)
         session.flush()
+        bump_decision_versions(session, org, [subject_id or 0])
         audit.record(session, actor=actor, action="consent.legal_basis_add", object_type="consent_legal_basis",
                      object_id=str(row.id), organization_id=org,
                      details={"kind": kind, "purpose": purpose, "per_subject": subject_id is not None,
@@ -733,6 +759,8 @@ class ConsentService:
         row = self.get_legal_basis(session, basis_id)
         if row.revoked_at is None:
             row.revoked_at, row.revoked_by = utcnow(), _actor(actor)
+            session.flush()
+            bump_decision_versions(session, org, [row.subject_id or 0])
             audit.record(session, actor=actor, action="consent.legal_basis_revoke", object_type="consent_legal_basis",
                          object_id=str(row.id), organization_id=org, details={"kind": row.kind, "purpose": row.purpose})
         return row
@@ -853,6 +881,7 @@ class ConsentService:
                     details={"superseded": superseded} if superseded else {})
         self._pseudonym(session, subject_id, actor)  # the receipt's piiPrincipalId exists from the start
         session.flush()
+        bump_decision_versions(session, org, [subject_id])
         audit.record(session, actor=actor, action="consent.give", object_type="consent", object_id=str(consent.id),
                      organization_id=org,
                      details={"purpose": purpose, "channel": channel, "data_categories": categories,
@@ -932,6 +961,8 @@ class ConsentService:
             self._event(session, row, EVENT_EXPIRED, actor, EXPIRED, from_status=ACTIVE, at=row.valid_until,
                         details={})
         if rows:
+            session.flush()
+            bump_decision_versions(session, org, [r.subject_id for r in rows])
             audit.record(session, actor=actor, action="consent.expire", object_type="consent",
                          object_id=str(rows[0].id) if len(rows) == 1 else f"{len(rows)} consents",
                          organization_id=org, details={"consent_ids": [r.id for r in rows][:500], "count": len(rows)})
@@ -997,6 +1028,8 @@ class ConsentService:
                     from_status=ACTIVE, channel=channel, at=now,
                     details={"legal_basis_id": basis.id, "kind": basis.kind} if basis else {})
         session.flush()
+        # From this transaction's commit on, no remembered allow about the subject is valid anywhere.
+        bump_decision_versions(session, org, [consent.subject_id])
 
         pseudonym = self._pseudonym(session, consent.subject_id, actor)
         organization = auth.get_organization(session, org)
@@ -1004,9 +1037,14 @@ class ConsentService:
 
         shredded, certificate_id = False, None
         if not refused and self._nothing_remains(session, consent, now):
+            lookups = lookups_of(session, consent.subject_id)
             try:
                 certificate = self.vault.shred_subject(session, consent.subject_id, reason=SHRED_REASON, actor=actor)
                 shredded, certificate_id = True, certificate.certificate_id
+                # Tombstones: a check by one of the subject's identifiers answers "subject_erased" from now on
+                # (the vault deleted the blind indexes; these rows keep no subject id — see ErasedLookup).
+                for entity_type, blind in lookups:
+                    _tombstone(session, org, entity_type, blind, now)
             except SubjectErased:
                 shredded = False  # erased earlier (e.g. on the subject's demand): nothing left to destroy
 

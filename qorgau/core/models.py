@@ -7,9 +7,10 @@ from .audit import AuditEntry, AuditNode, AuditState, AuditTreeHead
 from .auth import ApiKey, Organization, User, WebSession
 from .db import Base
 from .keys import DataKey
+from .throttle import LoginAttempts  # noqa: F401  (login throttling)
 from qorgau.discovery.models import DataMapCount, DataMapField, DataSource, ScanJob  # noqa: E402  (after core)
 from qorgau.vault.models import ErasureCertificateRecord, VaultLookup, VaultPseudonym, VaultSubject  # noqa: E402
-from qorgau.consent.models import Consent, ConsentEvent, ConsentWithdrawal, Counterparty, LegalBasis, OrganizationPurpose, ProcessorNotification, Transfer  # noqa: E402,F401
+from qorgau.consent.models import Consent, ConsentEvent, ConsentWithdrawal, Counterparty, DecisionVersion, ErasedLookup, LegalBasis, OrganizationPurpose, ProcessorNotification, Transfer  # noqa: E402,F401
 from qorgau.consent.outbox import OutboxMessage  # noqa: E402,F401
 from qorgau.consent.citizens import CitizenEnrollment, CitizenIdentity, CitizenRedeemThrottle, CitizenSubjectLink  # noqa: E402,F401
 from qorgau.aisystems.models import AiSystem  # noqa: E402,F401

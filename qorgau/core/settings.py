@@ -90,6 +90,24 @@ class Settings(BaseSettings):
                                         "consent or legal basis per subject; 'strict' also refuses purpose codes "
                                         "outside the taxonomy.")
 
+    # --- login throttling (qorgau/core/throttle.py) ---
+    login_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="Wrong passwords for one account name within the window before "
+                                              "it is locked (counted whether or not the account exists).")
+    login_address_max_failures: int = Field(
+        default=20, ge=1, le=100000, description="Wrong passwords from one client address (IPv6: its /64) "
+                                                 "within the window before the address is locked.")
+    login_failure_window_seconds: float = Field(
+        default=900.0, ge=1, le=7 * 86400, description="Failures older than this no longer count towards a lock.")
+    login_lockout_seconds: float = Field(
+        default=300.0, ge=1, le=86400, description="First lockout; each further one (without a successful login "
+                                                   "in between) doubles it.")
+    login_lockout_max_seconds: float = Field(default=3600.0, ge=1, le=30 * 86400,
+                                             description="Longest lockout.")
+    login_throttle_retention_hours: float = Field(
+        default=24.0, gt=0, le=24 * 90, description="Throttle rows quiet for this long (and not locked) are "
+                                                     "deleted; the lockout escalation is forgotten with them.")
+
     @field_validator("scan_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:

@@ -61,7 +61,8 @@ def test_the_whole_story_over_http(live_server: LiveServer, tenant_a: Tenant) ->
         assert r.status_code == 201, r.text
         withdrawal = r.json()
         d = c.post("/api/v1/consent/check", json=check).json()
-        assert not d["allow"] and d["reason"] == "withdrawn"
+        # the subject had nothing else at this operator: crypto-shredded, and checks say so (docs/consent.md)
+        assert withdrawal["shredded"] and not d["allow"] and d["reason"] == "subject_erased"
         again = c.post(f"/api/v1/consent/consents/{consent['id']}/withdraw", json={"channel": "written"})
         assert again.status_code == 200 and again.json()["repeated"] and again.json()["receipt"] == withdrawal["receipt"]
 

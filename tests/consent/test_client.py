@@ -35,11 +35,12 @@ def test_processing_runs_only_while_consent_holds(platform: Platform, consents: 
 
         assert send_sms(pseudonym, text="second") == "ok"
         withdraw(consents, platform, tenant_a.org_id, consent.id)
-        # no cache: the very next call sees the withdrawal, and the body never runs
+        # the very next call sees the withdrawal (the remembered allow is dropped), and the body never runs
         with pytest.raises(ConsentDenied) as exc:
             with client.processing(pseudonym, "marketing.sms"):
                 sent.append("must not happen")
-        assert exc.value.decision.reason == "withdrawn" and pseudonym not in str(exc.value)
+        # the withdrawal left the subject nothing at this operator: crypto-shredded (docs/consent.md)
+        assert exc.value.decision.reason == "subject_erased" and pseudonym not in str(exc.value)
         with pytest.raises(ConsentDenied):
             send_sms(pseudonym, text="must not happen either")
     assert sent == ["first", "second"]

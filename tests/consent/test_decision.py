@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import Tenant
-from qorgau.consent.decision import _sqlite_timestamp, _statement
+from qorgau.consent.decision import _sqlite_timestamp, _statement, _statement_params, _versions_sql
 from qorgau.consent.service import ConsentService, SubjectRef
 from qorgau.core.db import utcnow
 from qorgau.core.platform import Platform
@@ -45,10 +45,15 @@ def test_the_statement_uses_the_subject_index_not_a_purpose_scan(platform: Platf
     give(consents, platform, tenant_a.org_id)
     sql = _statement("pseudonym", 2, "?")
     ts = "2030-01-01 00:00:00.000000"
-    params = (ts, 1, 1, "default", "ps_x", "a.b", "a", ts, ts, 1, "a.b", "a", 1, "default", "ps_x")
+    params = _statement_params(ts, 1, (1, "default", "ps_x"), ("a.b", "a"))
     with platform.db.engine.connect() as conn:
         plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
-    assert "ix_consent_consents_org_subject_purpose" in plan and "SCAN c" not in plan, plan
+        assert "ix_consent_consents_org_subject_purpose" in plan and "SCAN" not in plan, plan
+        for by, subject in (("pseudonym", (1, "default", "ps_x")), ("identifier", (1, "KZ_IIN", b"x" * 32))):
+            # the validation statement (a remembered allow): unique-index probes only
+            plan = " | ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + _versions_sql(by, "?"),
+                                                                         (1, 1, *subject)))
+            assert "SEARCH consent_decision_versions USING INDEX" in plan and "SCAN" not in plan, plan
 
 
 def test_a_check_never_finds_another_organizations_rows_even_with_the_same_ids(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from ...core import auth
 from ...core.errors import InvalidInput
+from ...core.throttle import LoginThrottled, login_throttle_for
 from ..deps import AdminCtx, Ctx, StaffCtx
 from ..schemas import (
     MAX_ID,
@@ -26,13 +28,20 @@ from ..schemas import (
 router = APIRouter(tags=["accounts"])
 
 
+# The *Out models read their fields off the ORM rows (``from_attributes``) instead of copying them one by
+# one here: a column added to a row and its model cannot be forgotten in between.
+
+
 def _org_out(org: auth.Organization) -> OrganizationOut:
-    return OrganizationOut(id=org.id, name=org.name, bin=org.bin, is_demo=org.is_demo, created_at=org.created_at)
+    return OrganizationOut.model_validate(org)
 
 
 def _key_out(key: auth.ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(id=key.id, name=key.name, prefix=key.prefix, roles=key.roles, created_by=key.created_by,
-                     created_at=key.created_at, revoked_at=key.revoked_at, last_used_at=key.last_used_at)
+    return ApiKeyOut.model_validate(key)
+
+
+def _user_out(user: auth.User) -> UserOut:
+    return UserOut.model_validate(user)
 
 
 @router.get("/me", response_model=MeOut, summary="Who am I?")
@@ -57,12 +66,26 @@ def update_me(body: MeUpdate, ctx: Ctx) -> MeOut:
                      language=body.language, must_change_password=p.must_change_password)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
-def change_my_password(body: PasswordChange, ctx: Ctx) -> None:
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password",
+             response_model=None, responses={429: {"description": "Too many wrong current passwords: locked until the time in "
+                                             "`Retry-After` (seconds) and the message."}})
+def change_my_password(body: PasswordChange, ctx: Ctx, request: Request) -> Response:
     if ctx.principal.kind != "user":
         raise InvalidInput("API keys have no password", field="old_password")
+    throttle = login_throttle_for(ctx.platform)
+    refused: InvalidInput | LoginThrottled | None = None
     with ctx.write() as s:
-        auth.change_password(s, ctx.principal.id, body.old_password, body.new_password)
+        try:  # caught inside the transaction, so a wrong current password is counted (committed)
+            throttle.change_password(s, ctx.principal.id, body.old_password, body.new_password,
+                                     address=request.client.host if request.client else None)
+        except (InvalidInput, LoginThrottled) as exc:  # nothing was written before either is raised
+            refused = exc
+    if isinstance(refused, LoginThrottled):
+        return JSONResponse({"error": refused.to_dict()}, status_code=refused.status,
+                            headers={"Retry-After": str(refused.retry_after_seconds)})
+    if refused is not None:
+        raise refused
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/organization", response_model=OrganizationOut, summary="My organization")
@@ -74,7 +97,7 @@ def organization(ctx: Ctx) -> OrganizationOut:
 @router.get("/users", response_model=list[UserOut], summary="Users of my organization")
 def list_users(ctx: StaffCtx) -> list[UserOut]:
     with ctx.read() as s:
-        return [UserOut(**auth.public_user(u)) for u in auth.list_users(s)]
+        return [_user_out(u) for u in auth.list_users(s)]
 
 
 @router.post("/users", response_model=UserCreated, status_code=status.HTTP_201_CREATED,
@@ -85,13 +108,13 @@ def create_user(body: UserCreate, ctx: AdminCtx) -> UserCreated:
             s, organization_id=ctx.principal.organization_id, username=body.username,
             display_name=body.display_name, roles=list(body.roles), actor=ctx.actor, password=body.password,
             language=body.language)
-        return UserCreated(**auth.public_user(user), one_time_password=one_time)
+        return UserCreated(**_user_out(user).model_dump(), one_time_password=one_time)
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user of my organization")
 def get_user(user_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: StaffCtx) -> UserOut:
     with ctx.read() as s:
-        return UserOut(**auth.public_user(auth.get_user(s, user_id)))
+        return _user_out(auth.get_user(s, user_id))
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut], summary="API keys of my organization")

@@ -291,20 +291,8 @@ class NotificationOut(BaseModel):
     delivery: dict[str, Any] | None
 
 
-class MessageOut(BaseModel):
-    id: int
-    topic: str
-    status: str
-    attempts: int
-    max_attempts: int
-    created_at: datetime
-    next_attempt_at: datetime
-    first_attempt_at: datetime | None
-    delivered_at: datetime | None
-    last_status: int | None
-    last_error: str | None
-    source_type: str
-    source_id: str
+# Webhook delivery state: the outbox's own dataclass is the response model (one definition, same JSON).
+MessageOut = outbox.MessageState
 
 
 class VerifyOut(BaseModel):
@@ -795,13 +783,13 @@ def confirm(notification_id: NotificationId, request: Request) -> NotificationOu
 def list_outbox(ctx: AuditorCtx, status_: Literal["pending", "delivered", "dead"] | None = Query(None, alias="status"),
                 limit: int = Query(100, ge=1, le=1000)) -> list[MessageOut]:
     with ctx.read() as s:
-        return [MessageOut(**m.to_dict()) for m in outbox.list_messages(s, status=status_, limit=limit)]
+        return outbox.list_messages(s, status=status_, limit=limit)
 
 
 @router.post("/outbox/{message_id}/retry", response_model=MessageOut, summary="Give a dead-lettered message another round")
 def retry_message(message_id: MessageId, ctx: StaffCtx) -> MessageOut:
     with ctx.write() as s:
-        return MessageOut(**outbox.retry_dead(s, message_id).to_dict())
+        return outbox.retry_dead(s, message_id)
 
 
 @router.get("/stats", response_model=StatsOut, summary="Consents by purpose and status, deliveries, deadlines")

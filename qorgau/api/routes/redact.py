@@ -59,23 +59,12 @@ class RedactRequest(Strict):
     min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Redact findings scored at least this.")
 
 
-class RedactedItemOut(BaseModel):
-    type: str
-    start: int
-    end: int
-    new_start: int
-    new_end: int
-    operator: str
-
-
 class RedactResponse(BaseModel):
     text: str
-    items: list[RedactedItemOut]
+    # The service's dataclass is the response shape (type, start, end, new_start, new_end, operator):
+    # it holds offsets and the operator only, never a value, so there is nothing to filter out.
+    items: list[RedactedItem]
     counts: dict[str, int]
-
-
-def _items(items: list[RedactedItem]) -> list[RedactedItemOut]:
-    return [RedactedItemOut(**i.to_dict()) for i in items]
 
 
 @router.post("/redact", response_model=RedactResponse,
@@ -89,7 +78,7 @@ def redact_text(body: RedactRequest, request: Request, ctx: RedactCtx) -> Redact
     used = {body.operator, *per_type.values()}
     if not used & {"hash", "encrypt"}:
         result = Redactor(operator=body.operator, per_type=per_type).redact_text(body.text, findings)
-        return RedactResponse(text=result.text, items=_items(result.items), counts=result.counts)
+        return RedactResponse(text=result.text, items=list(result.items), counts=result.counts)
 
     org_id = ctx.principal.organization_id
     keyring = ctx.platform.keyring
@@ -103,7 +92,7 @@ def redact_text(body: RedactRequest, request: Request, ctx: RedactCtx) -> Redact
         audit.record(session, actor=ctx.actor, action="discovery.redact", object_type="text",
                      object_id=audit.random_object_id("redaction"), organization_id=org_id,
                      details={"operator": body.operator, "per_type": dict(per_type), "counts": result.counts})
-    return RedactResponse(text=result.text, items=_items(result.items), counts=result.counts)
+    return RedactResponse(text=result.text, items=list(result.items), counts=result.counts)
 
 
 # --- one file --------------------------------------------------------------------------------------------

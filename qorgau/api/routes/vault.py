@@ -21,6 +21,7 @@ from ...vault import certificates
 from ...vault.service import (
     DEFAULT_DOMAIN,
     LOOKUP_TYPES,
+    CertificateSummary,
     MAX_REASON_CHARS,
     MAX_VALUE_CHARS,
     Identity,
@@ -136,15 +137,8 @@ class ShredIn(Strict):
                         description="Why (e.g. 'consent withdrawn'); no personal data, it goes to the audit log.")
 
 
-class CertificateSummaryOut(BaseModel):
-    certificate_id: str
-    pseudonym: str
-    domain: str
-    erased_at: datetime
-    key_id: str
-    audit_entry_id: int
-    actor: str
-    reason: str
+# The vault's own dataclass is the response model (one definition of the fields, same JSON).
+CertificateSummaryOut = CertificateSummary
 
 
 class CertificateKeysOut(BaseModel):
@@ -317,7 +311,7 @@ def certificate_key(platform: PlatformDep) -> CertificateKeysOut:
 def list_certificates(ctx: AuditorCtx, limit: int = Query(50, ge=1, le=500)) -> list[CertificateSummaryOut]:
     with ctx.read() as session:
         items = vault_for(ctx.platform).list_certificates(session, limit=limit)
-    return [CertificateSummaryOut(**item.__dict__) for item in items]
+    return items
 
 
 @router.get("/certificates/{certificate_id}", summary="One erasure certificate, exactly as signed")
