@@ -209,6 +209,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     for module in (accounts, audit, reference, discovery, redact, datamap):
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(consent_routes.router, prefix="/api/v1")
+    from .routes import oversight as oversight_routes  # AI decisions held for human approval (issue 6)
+
+    app.include_router(oversight_routes.router, prefix="/api/v1")
     from .routes import vault as vault_routes  # the identity vault; install() also checks the master key
 
     vault_routes.install(app)

@@ -57,6 +57,10 @@ app.command("join-back")(join_back_command)
 app.command("depersonalize")(depersonalize_command)
 from .vault import vault_app  # noqa: E402  (the identity vault)
 app.add_typer(vault_app, name="vault")
+from .oversight import ai_systems_app, decision_types_app, decisions_app  # noqa: E402  (AI decisions, issue 6)
+app.add_typer(ai_systems_app, name="ai-systems")
+app.add_typer(decisions_app, name="decisions")
+app.add_typer(decision_types_app, name="decision-types")
 
 out = Console()
 err = Console(stderr=True)
@@ -256,6 +260,20 @@ def users_reset_password(username: str) -> None:
         user = auth.find_user(s, username)
         password = auth.reset_password(s, user, actor=CLI_ACTOR)
     out.print(f"new one-time password for {user.username}: [bold]{password}[/bold]")
+
+
+@users_app.command("unlock")
+@friendly_errors
+def users_unlock(username: str) -> None:
+    """End a user's login lockout and forget their failed attempts (client address locks expire by themselves)."""
+    from ..core.throttle import login_throttle_for
+
+    platform = _open()
+    throttle = login_throttle_for(platform)
+    with platform.db.transaction() as s:
+        was_locked = throttle.unlock(s, username, actor=CLI_ACTOR)
+    state = "unlocked" if was_locked else "was not locked (its failed logins, if any, are forgotten)"
+    out.print(f"{escape(username.strip().lower())}: {state}")
 
 
 @keys_app.command("create")

@@ -17,6 +17,11 @@
     @qorgau.requires_consent(purpose="credit.scoring", subject=lambda customer, **_: Subject.pseudonym(customer.pseudonym))
     def score(customer): ...
 
+    # 4. an AI decision about a person that takes effect only when a human approves (qorgau.client.oversight)
+    @qorgau.require_human_approval(decision_type="credit_limit", system="scoring-v2")
+    def propose_limit(application) -> Proposal: ...
+    result = propose_limit(application).wait(timeout=3600)
+
 **No caching, on purpose.** Every call asks the server, which reads the committed state: once a withdrawal
 has returned, the next check anywhere denies (the decision point is linearizable with withdrawal, see
 ``docs/consent.md``). A client-side cache would re-open the window the server closes, so there is none;
@@ -41,8 +46,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-__all__ = ["Client", "ConsentCheckFailed", "ConsentDenied", "Decision", "Subject", "configure", "default_client",
-           "processing", "requires_consent"]
+__all__ = ["Client", "ConsentCheckFailed", "ConsentDenied", "Decision", "DecisionHandle", "DecisionResult",
+           "DecisionSubmitFailed", "DecisionTimeout", "Factor", "OversightError", "OversightUnavailable", "Proposal",
+           "Subject", "WebhookRejected", "configure", "default_client", "processing", "read_webhook",
+           "require_human_approval", "requires_consent", "verify_webhook"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 CHECK_PATH = "/api/v1/consent/check"
@@ -190,6 +197,28 @@ class Client:
         runs only when the decision point allows (checked on every call)."""
         return requires_consent(purpose=purpose, subject=subject, data_categories=data_categories, client=self)
 
+    # --- AI decisions held for human approval (qorgau.client.oversight) ---
+
+    def submit_decision(self, proposal: "Proposal", *, decision_type: str | None = None,
+                        system: str | None = None) -> "DecisionHandle":
+        """Submit a proposed decision; returns a handle to poll or wait on (nothing takes effect yet)."""
+        from .oversight import submit
+
+        return submit(self, proposal, decision_type=decision_type, system=system)
+
+    def decision(self, decision_id: int) -> "DecisionHandle":
+        """A handle on a decision submitted earlier."""
+        from .oversight import decision
+
+        return decision(self, decision_id)
+
+    def require_human_approval(self, *, decision_type: str, system: str) -> Callable[[F], F]:
+        """Decorator: the function returns a :class:`Proposal`, each call submits it and returns a
+        :class:`DecisionHandle` (see :func:`require_human_approval`)."""
+        from .oversight import require_human_approval
+
+        return require_human_approval(decision_type=decision_type, system=system, client=self)  # type: ignore[return-value]
+
 
 _DEFAULT: Client | None = None
 
@@ -244,3 +273,8 @@ def requires_consent(*, purpose: str, subject: Callable[..., Subject | str], dat
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+from .oversight import (DecisionHandle, DecisionResult, DecisionSubmitFailed, DecisionTimeout,  # noqa: E402
+                        Factor, OversightError, OversightUnavailable, Proposal, WebhookRejected, read_webhook,
+                        require_human_approval, verify_webhook)

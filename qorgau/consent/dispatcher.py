@@ -332,12 +332,16 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def start_in_server(platform: Platform) -> Dispatcher | None:
-    """The API server's dispatcher thread (``QORGAU_CONSENT_DISPATCHER``), with the consent expiry sweep."""
+    """The API server's dispatcher thread (``QORGAU_CONSENT_DISPATCHER``), with the periodic sweeps: consent
+    expiry, and the AI-decision review deadlines (escalate or reject, never approve — L-PD-AUTO)."""
     if not platform.settings.consent_dispatcher:
         return None
+    from qorgau.oversight.service import sweep_all
+
     from .service import expire_all
 
-    return Dispatcher(platform, periodic=[(60.0, lambda: expire_all(platform))]).start()
+    return Dispatcher(platform, periodic=[(60.0, lambda: expire_all(platform)),
+                                          (60.0, lambda: sweep_all(platform))]).start()
 
 
 __all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "Claimed", "Dispatcher",

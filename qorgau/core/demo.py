@@ -42,4 +42,6 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
             logins.append(DemoLogin(username, roles, password))
     from qorgau.consent.demo import seed_consent_demo  # here: qorgau.consent imports this module
     seed_consent_demo(platform)  # purposes, processors, a verified demo citizen and their consents
+    from qorgau.oversight.demo import seed_oversight_demo
+    seed_oversight_demo(platform)  # an AI system, a review queue, a decision the demo citizen can contest
     return logins

@@ -1,6 +1,6 @@
 """The modules the navigation shows, what each does and the legal rules behind it.
 
-Discovery, the identity vault, consents and the audit log are enabled in this version. The other
+Discovery, the identity vault, consents, AI decisions and the audit log are enabled in this version. The other
 pages say — honestly, in the reader's language — what the module will do and which rules of
 ``LEGAL.md`` it implements; they show no sample data and no buttons that would do nothing. Every text here is an English msgid translated through the
 catalogs (``N_`` only marks it for the catalog completeness test).
@@ -135,7 +135,7 @@ MODULES: tuple[Module, ...] = (
         N_("Puts each proposed decision in a reviewer queue; it takes effect only after approval."),
         N_("Gives the person an explanation with the key factors of the decision."),
         N_("Accepts objections and tracks the 3-working-day deadline to decide them."),
-    ), _rules("L-PD-AUTO", "L-AI-DECISION", "L-AI-USER", "L-AI-AUTONOMY")),
+    ), _rules("L-PD-AUTO", "L-AI-DECISION", "L-AI-USER", "L-AI-AUTONOMY"), enabled=True),
     Module("ai-systems", "/ai-systems", N_("AI systems"), N_(
         "Registers AI systems and classifies them by risk and autonomy with rule packs that cite the law."), (
         N_("Keeps the register of AI systems and a public register for citizens."),

@@ -132,8 +132,11 @@ def my_consents(request: Request, notice: Annotated[str, Query(max_length=20)] =
     with platform.db.reader() as session:
         identity = citizens_for(platform).identity(session, principal.id)
     operators = dashboard.citizen_overview(platform, principal.id, language=lang)
+    from .oversight import citizen_decisions, portal_labels  # here: web/oversight.py imports this module
+
     return _page(request, principal, "portal.html", operators=operators, citizen_identity=identity,
-                 notice=NOTICES.get(notice))
+                 notice=NOTICES.get(notice), decisions=citizen_decisions(platform, principal.id, language=lang),
+                 decision_labels=portal_labels())
 
 
 @router.get("/me/data")

@@ -31,6 +31,7 @@ from ..core import audit, auth, i18n
 from ..core.auth import Principal, Role
 from ..core.errors import AuthenticationRequired, InvalidInput, NotFound, QorgauError
 from ..core.platform import Platform
+from ..core.throttle import LoginThrottled, login_throttle_for
 from . import security
 from .modules import BY_SLUG, MODULES, ROLE_LABELS, Module, N_
 from .security import CSRF_COOKIE, FLASH_COOKIE, LANG_COOKIE, SESSION_COOKIE
@@ -46,6 +47,8 @@ RECENT_ENTRIES = 25
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024
 YEAR = 365 * 24 * 3600
+
+THROTTLED_MESSAGE = N_("Too many failed login attempts. Try again in %(minutes)s min (after %(time)s UTC).")
 
 # Flash messages are keys into this table, never free text: a cookie value is never rendered.
 FLASH_MESSAGES = {
@@ -121,6 +124,12 @@ def require_principal(request: Request, *, allow_password_change: bool = False) 
     return principal
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (behind a proxy: what uvicorn's proxy headers say);
+    only ever used keyed-hashed by the login throttle."""
+    return request.client.host if request.client else None
+
+
 def choose_language(request: Request, principal: Principal | None) -> str:
     """Profile language → ``qorgau_lang`` cookie → ``Accept-Language`` → the configured default."""
     if principal is not None and principal.language in i18n.LANGUAGES:
@@ -168,6 +177,14 @@ def csrf_valid(request: Request, principal: Principal | None, form_value: str | 
     return security.tokens_match(security.sent_csrf_token(request, form_value), expected)
 
 
+STAFF_ROLES = (Role.ADMIN, Role.DPO, Role.REVIEWER, Role.REGULATOR)
+
+
+def nav_modules(principal: Principal | None) -> tuple[Module, ...]:
+    """The operator modules offered to this caller: none to a citizen, whose place is ``/me``."""
+    return MODULES if principal is not None and principal.has_any(*STAFF_ROLES) else ()
+
+
 def render(request: Request, template: str, *, principal: Principal | None, status: int = 200,
            active: str | None = None, lang: str | None = None, **values: Any) -> HTMLResponse:
     platform = _platform(request)
@@ -184,6 +201,7 @@ def render(request: Request, template: str, *, principal: Principal | None, stat
         "active": active,
         "here": security.current_path(request),
         "flash": FLASH_MESSAGES.get(flash_key or ""),
+        "modules": nav_modules(principal),
         **values,
     }
     html = templates.get_template(template).render(context)
@@ -230,9 +248,9 @@ def login(
     platform = _platform(request)
     target = security.safe_next(next)
 
-    def failed(status: int, message: str) -> HTMLResponse:
+    def failed(status: int, message: str, **values: Any) -> HTMLResponse:
         return render(request, "login.html", principal=None, status=status, next=target, error=message,
-                      username=username[:MAX_USERNAME])
+                      error_values=values, username=username[:MAX_USERNAME])
 
     if not csrf_valid(request, None, csrf_token):
         return failed(403, N_("The form has expired. Please try again."))
@@ -242,17 +260,27 @@ def login(
         return failed(401, N_("Wrong username or password."))
     token = None
     must_change = False
+    locked: LoginThrottled | None = None
+    throttle = login_throttle_for(platform)
     with platform.db.transaction() as session:
         try:
-            user = auth.authenticate_password(session, username, password)
+            user = throttle.authenticate(session, username, password, address=client_address(request))
+        except LoginThrottled as exc:
+            locked = exc  # commit: the counters (and a lock's audit entry) are kept
         except AuthenticationRequired:
-            pass  # commit: the failed attempt's audit entry is kept
+            pass  # commit: the failed attempt's audit entry and counters are kept
         else:
             old = request.cookies.get(SESSION_COOKIE)
             if old:
                 auth.close_session(session, old)  # a login never reuses an earlier session
             token = auth.open_session(session, user, platform.settings.session_hours)
             must_change = user.must_change_password
+    if locked is not None:
+        # Names of no account are locked the same way: this says nothing about whether one exists.
+        response = failed(429, THROTTLED_MESSAGE, minutes=locked.retry_after_minutes,
+                          time=locked.until.strftime("%H:%M"))
+        response.headers["Retry-After"] = str(locked.retry_after_seconds)
+        return response
     if token is None:
         # Same message whether or not the user exists (no user enumeration).
         return failed(401, N_("Wrong username or password."))
@@ -336,17 +364,24 @@ def change_password(
         errors["new_password"] = (N_("The new password must differ from the current one."), {})
     if new_password != confirm_password:
         errors["confirm_password"] = (N_("The two new passwords do not match."), {})
+    status = 400
     if not errors:
-        try:
-            with Context(platform, principal).write() as session:
-                auth.change_password(session, principal.id, current_password, new_password)
-        except InvalidInput as exc:
-            if exc.field == "old_password":
-                errors["current_password"] = (N_("The current password is wrong."), {})
-            else:
-                errors["new_password"] = (N_("The new password was not accepted."), {})
+        throttle = login_throttle_for(platform)
+        with Context(platform, principal).write() as session:
+            try:  # inside the transaction: a wrong current password is counted (committed) by the throttle
+                throttle.change_password(session, principal.id, current_password, new_password,
+                                         address=client_address(request))
+            except LoginThrottled as exc:
+                status = 429
+                errors["current_password"] = (THROTTLED_MESSAGE, {"minutes": exc.retry_after_minutes,
+                                                                  "time": exc.until.strftime("%H:%M")})
+            except InvalidInput as exc:
+                if exc.field == "old_password":
+                    errors["current_password"] = (N_("The current password is wrong."), {})
+                else:
+                    errors["new_password"] = (N_("The new password was not accepted."), {})
     if errors:
-        return render(request, "password.html", principal=principal, status=400, next=target, errors=errors)
+        return render(request, "password.html", principal=principal, status=status, next=target, errors=errors)
     return redirect(target, flash="password_changed", secure=platform.settings.secure_cookies)
 
 
@@ -356,6 +391,8 @@ def change_password(
 @router.get("/")
 def dashboard(request: Request) -> Response:
     principal = require_principal(request)
+    if not principal.has_any(*STAFF_ROLES) and principal.has_any(Role.CITIZEN):
+        return redirect("/me")  # a citizen's overview is their own data
     return render(request, "dashboard.html", principal=principal, active="dashboard",
                   roles=sorted(principal.roles))
 
@@ -536,6 +573,9 @@ def mount_web(app: FastAPI) -> None:
     from .vault import router as vault_router  # here: web/vault.py imports this module
 
     app.include_router(vault_router)
+    from .oversight import router as oversight_router  # AI decisions: queue, decision, objections (issue 6)
+
+    app.include_router(oversight_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import LiveServer, Tenant
 from consent.owned import consent_objects
+from oversight.owned import oversight_objects
 from qorgau.api.app import route_table
 from qorgau.core import audit
 from qorgau.core.platform import Platform
@@ -36,6 +37,8 @@ OWNED_BY: dict[str, Callable[[Platform, Tenant], int]] = {
     "job_id": a_scan_job_of,
     "source_id": a_data_source_of,
     "certificate_id": an_erasure_certificate_of,  # vault (issue 4)
+    **{name: (lambda p, t, name=name: oversight_objects(p, t)[name]) for name in (  # oversight (issue 6)
+        "decision_id", "objection_id", "system_code", "type_code")},
 }
 # Paths that are public on purpose (they reveal only hashes and sizes, never tenant data).
 PUBLIC = {"/api/v1/audit/tree-head", "/api/v1/audit/public-key", "/api/v1/audit/consistency"}

@@ -291,11 +291,11 @@ def test_unbuilt_modules_say_so_and_cite_the_law(server: LiveServer, tenant_a: T
     _, username, password = tenant_a.users["dpo"]
     with browser_client(server, **{"Accept-Language": "en"}) as client:
         log_in(client, username, password)
-        page = client.get("/decisions")
+        page = client.get("/leaks")
     assert "This module is not yet enabled in this version." in page.text
-    for rule in ("L-PD-AUTO", "L-AI-DECISION", "L-AI-USER"):
+    for rule in ("L-PD-BREACH", "L-PD-LEAK-REGISTER", "L-PD-RIGHTS"):
         assert rule in page.text
-    assert "Art. 19-1" in page.text
+    assert "Art. 25 p. 2(8)" in page.text
     assert "<button" not in page.text.split("<main", 1)[1].split("</main>", 1)[0]  # no fake actions
 
 
