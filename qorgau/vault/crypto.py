@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 
 from cryptography.exceptions import InvalidTag
@@ -61,6 +62,26 @@ def random_letters(count: int = LETTERS) -> str:
             return letters_from_int(number % _SPACE)
 
 
+# Bulk random letters: random bytes below 234 (= 9 × 26) are uniform modulo 26, so rejecting bytes 234–255
+# and mapping the rest with ``% 26`` gives uniform letters, done in C by ``bytes.translate``.
+_ACCEPT = 9 * 26
+_REJECT = bytes(range(_ACCEPT, 256))
+_TO_LETTER = bytes((ord("a") + b % 26) if b < _ACCEPT else 0 for b in range(256))
+
+
+def random_letters_many(n: int, count: int = LETTERS) -> list[str]:
+    """``n`` random ids of ``count`` lowercase letters each (≈ 4.7 bits per letter: 26 letters ≈ 122 bits),
+    from one ``os.urandom`` call — the batch path's public ids and key ids. Same distribution as
+    :func:`random_letters`."""
+    need = n * count
+    pool = b""
+    while len(pool) < need:
+        # 234/256 of the bytes survive; ask for 10% more than needed so a second round is rare.
+        pool += os.urandom((need - len(pool)) * 10 // 9 + 64).translate(None, _REJECT)
+    text = pool[:need].translate(_TO_LETTER).decode("ascii")
+    return [text[i:i + count] for i in range(0, need, count)]
+
+
 def blind_index(key: bytes, entity_type: str, normalized: str) -> bytes:
     """HMAC-SHA256(key, ``TYPE:normalized``): 32 bytes."""
     return hmac.digest(key, f"{entity_type}:{normalized}".encode(), "sha256")
@@ -76,9 +97,14 @@ def subject_aad(organization_id: int, public_id: str) -> bytes:
     return b"qorgau-vault/v1\x00org=%d\x00subject=%s\x00purpose=identifiers" % (organization_id, public_id.encode())
 
 
-def seal(key_id: str, key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+def seal(key_id: str, key: bytes, plaintext: bytes, aad: bytes, *, nonce: bytes | None = None) -> bytes:
+    """``nonce``: 12 fresh random bytes (the batch path slices them from one ``os.urandom`` call); never
+    reuse one — each subject key seals few blobs, all with random nonces."""
     kid = key_id.encode()
-    nonce = secrets.token_bytes(NONCE_BYTES)
+    if nonce is None:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+    elif len(nonce) != NONCE_BYTES:
+        raise ValueError("a 12-byte nonce is required")
     return CIPHERTEXT_MAGIC + bytes([len(kid)]) + kid + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 

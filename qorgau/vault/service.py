@@ -11,7 +11,9 @@ and its audit entry together. Nothing here logs, raises or audits a value: error
 the entity type, audit details hold counts, types, domains and pseudonyms.
 
 * :meth:`Vault.tokenize` / :meth:`Vault.tokenize_many` — identifier(s) → pseudonym, creating the
-  subject if new; idempotent (the same lookup value always maps to the same subject).
+  subject if new; idempotent (the same lookup value always maps to the same subject). The bulk path is
+  the same in two halves: :func:`check_records` (validation, key-free: ``split`` runs it in a worker
+  process) and :meth:`Vault.tokenize_checked` (keys, blind indexes, sealing, rows).
 * :meth:`Vault.detokenize` / :meth:`Vault.detokenize_many` — re-identification: only for the roles in
   :data:`REIDENTIFY_ROLES`, for a stated purpose code, after every re-identification check (the consent
   hook, :attr:`Vault.reidentification_checks`), audited per call.
@@ -26,8 +28,10 @@ re-checked against the database. See ``docs/vault.md``.
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+import phonenumbers
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Integer as Integer_
@@ -49,7 +54,7 @@ from ..core.audit import AuditEntry
 from ..core.auth import Principal, Role
 from ..core.db import tenant_of, utcnow
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QorgauError
-from ..core.keys import verify_master_keys
+from ..core.keys import NONCE_BYTES, verify_master_keys
 from ..discovery.redact import normalized_value
 from ..discovery.types import EntityType
 from ..identifiers import (
@@ -74,10 +79,10 @@ if TYPE_CHECKING:
     from ..core.platform import Platform
 
 __all__ = [
-    "DEFAULT_CACHE_TTL", "LOOKUP_TYPES", "REIDENTIFY_ROLES", "CertificateSummary", "ErasureCertificate",
+    "DEFAULT_CACHE_TTL", "LOOKUP_TYPES", "REIDENTIFY_ROLES", "CertificateSummary", "CheckedRecord", "ErasureCertificate",
     "Identity", "ReidentificationCheck", "ReidentificationEvent", "ReidentificationRefused",
     "ReidentificationRequest", "RowProblem", "SubjectErased", "SubjectRecord", "Token", "UnknownPseudonym",
-    "Vault", "VaultStats", "check_identifier", "register_reidentification_check", "vault_for",
+    "Vault", "VaultStats", "check_identifier", "check_records", "register_reidentification_check", "vault_for",
 ]
 
 # Identifiers that find a subject again (blind-indexed). Everything else is an *attribute*: sealed with
@@ -121,8 +126,29 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 }
 _FAST_VALID: dict[str, Callable[[str], bool]] = {"KZ_IIN": is_valid_iin, "KZ_BIN": is_valid_bin,
                                                   "CREDIT_CARD": is_valid_card}
+_PLAIN_PHONE = re.compile(r"\+?[0-9]{10,15}")  # digits only: passes every pre-check of parse_phone
+
+
+def _phone_e164(value: str) -> str:
+    """``parse_phone(value).e164`` without the number's kind and country, which the vault does not keep
+    (they are a third of parse_phone's cost). Only for plain digit strings, which pass all of
+    parse_phone's text checks; the same libphonenumber calls decide (parse, possible length, assigned
+    range). Anything else, and every refusal, goes through parse_phone itself for its exact reason.
+    tests/vault/test_service.py holds the two equal."""
+    if _PLAIN_PHONE.fullmatch(value):
+        try:
+            number = phonenumbers.parse(value, "KZ")
+        except phonenumbers.NumberParseException:
+            number = None
+        if (number is not None and phonenumbers.is_possible_number_with_reason(number) == _IS_POSSIBLE
+                and phonenumbers.is_valid_number(number)):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return parse_phone(value).e164
+
+
+_IS_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 _CANONICAL: dict[str, Callable[[str], str]] = {
-    "PHONE_NUMBER": lambda v: parse_phone(v).e164, "EMAIL_ADDRESS": normalize_email,
+    "PHONE_NUMBER": _phone_e164, "EMAIL_ADDRESS": normalize_email,
     "KZ_PASSPORT": lambda v: parse_passport(v).value,
 }
 _VALIDATE_NORMALIZED = frozenset({"KZ_IIN", "KZ_BIN", "CREDIT_CARD", "KZ_ID_CARD"})  # digits, separators dropped
@@ -382,6 +408,73 @@ def _type_bit(entity_type: str) -> int:
     return TYPE_BITS.get(entity_type, OTHER_TYPE_BIT)
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedRecord:
+    """One record validated and normalized by :func:`check_records`: per value (entity type, stored form,
+    normalized form, reason or None). Holds values in the clear, in memory only; ``repr`` shows types."""
+
+    index: int
+    values: tuple[tuple[str, str, str, str | None], ...]
+
+    def __repr__(self) -> str:
+        return f"CheckedRecord(index={self.index}, types={sorted({v[0] for v in self.values})})"
+
+    __str__ = __repr__
+
+
+def check_records(records: Sequence[SubjectRecord], *, keep_invalid: bool = False) -> list[CheckedRecord | RowProblem]:
+    """Validate and normalize a batch of records — everything :meth:`Vault.tokenize_many` does before it
+    needs a key or the database. Pure and key-free, so ``split`` runs it in a worker process.
+
+    One result per record, in order: a :class:`CheckedRecord`, or the :class:`RowProblem` that keeps the
+    record out (the first failing value in the record's order, as ``tokenize_many`` reports it).
+    """
+    return [_check_record(index, record, keep_invalid) for index, record in enumerate(records)]
+
+
+def _check_record(index: int, record: SubjectRecord, keep_invalid: bool) -> CheckedRecord | RowProblem:
+    identifiers = getattr(record, "identifiers", None)
+    if not isinstance(identifiers, Mapping):
+        return RowProblem(index, "identifiers", "a record must map entity types to values")
+    values: list[tuple[str, str, str, str | None]] = []
+    has_lookup = False
+    per_type_normals: dict[str, set[str]] = {}
+    for entity_type, given in identifiers.items():
+        if not isinstance(entity_type, str) or not (entity_type in TYPE_BITS or _CUSTOM_TYPE.fullmatch(entity_type)):
+            return RowProblem(index, str(entity_type)[:40], "unknown entity type")
+        items = [given] if isinstance(given, str) or given is None else given
+        if not isinstance(items, Sequence) or len(items) > MAX_VALUES_PER_TYPE:
+            return RowProblem(index, entity_type, f"give a value or a list of at most {MAX_VALUES_PER_TYPE}")
+        for value in items:
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                return RowProblem(index, entity_type, "value must be text")
+            if not value.strip():
+                continue
+            if len(value) > MAX_VALUE_CHARS:
+                return RowProblem(index, entity_type, f"value is longer than {MAX_VALUE_CHARS} characters")
+            normalized, reason = check_identifier(entity_type, value)
+            if reason is not None and not keep_invalid:
+                return RowProblem(index, entity_type, f"not a valid {entity_type}: {reason}")
+            seen = per_type_normals.setdefault(entity_type, set())
+            if normalized in seen:
+                continue
+            seen.add(normalized)
+            values.append((entity_type, _stored_form(entity_type, value, normalized, reason is None), normalized,
+                           reason))
+            has_lookup = has_lookup or entity_type in LOOKUP_TYPES
+    for entity_type in ONE_PER_PERSON:
+        if len(per_type_normals.get(entity_type, ())) > 1:
+            return RowProblem(index, entity_type, f"more than one {entity_type} in one record")
+    if not values:
+        return RowProblem(index, "identifiers", "no identifiers")
+    if not has_lookup:
+        return RowProblem(index, "identifiers", "no lookup identifier (" + ", ".join(LOOKUP_PRIORITY)
+                          + "): the record could not be matched to its subject again")
+    return CheckedRecord(index, tuple(values))
+
+
 # --- the per-process token cache ------------------------------------------------------------------
 
 
@@ -499,8 +592,11 @@ class _SubjectState:
         return True
 
     def payload(self) -> bytes:
-        return json.dumps({"v": 1, "ids": self.ids, "invalid": self.invalid}, ensure_ascii=False,
-                          separators=(",", ":"), sort_keys=True).encode()
+        return _PAYLOAD_JSON({"v": 1, "ids": self.ids, "invalid": self.invalid}).encode()
+
+
+# json.dumps with these options builds a new encoder per call; one reused encoder, the same bytes.
+_PAYLOAD_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 
 
 def _load_payload(raw: bytes) -> tuple[dict[str, list[str]], list[list[str]]]:
@@ -731,92 +827,77 @@ class Vault:
         subject, so re-running a batch after a crash creates no duplicates; new attributes of a known
         subject are merged into it. Safe against concurrent writers (retries on a unique-key race).
         """
+        org = self._org(session)  # refuse an unscoped session before validating anything
+        _check_domain(domain)
+        return self.tokenize_checked(session, check_records(records, keep_invalid=keep_invalid), domain=domain,
+                                     actor=actor)
+
+    def tokenize_checked(self, session: Session, checked: Sequence[CheckedRecord | RowProblem], *,
+                         domain: str = DEFAULT_DOMAIN, actor: str, cache: bool = True) -> list[Token | RowProblem]:
+        """:meth:`tokenize_many` for records already validated by :func:`check_records` — the bulk path of
+        ``split``, which validates the next batch in a worker process while this one is written.
+
+        ``checked[i]`` must be what :func:`check_records` returned for record ``i`` (a :class:`RowProblem`
+        passes through). The validation is the costly, key-free half; blind indexes, keys, sealing and
+        the rows are made here, under the organization's keys, in the caller's transaction. With
+        ``cache=False`` the tokens are not put in the per-process token cache (a bulk load of a million
+        new subjects would only evict the entries warm ``tokenize`` calls use).
+        """
         org = self._org(session)
         _check_domain(domain)
         keys = self._keys(session, org, create=True)
         assert keys is not None
-        results: list[Token | RowProblem | None] = [None] * len(records)
+        results: list[Token | RowProblem | None] = [None] * len(checked)
         prepared: list[_Prepared] = []
-        for index, record in enumerate(records):
-            outcome = self._prepare(index, record, keys[0], keep_invalid)
-            if isinstance(outcome, RowProblem):
-                results[index] = outcome
-            else:
-                prepared.append(outcome)
-        tokens, summary = self._write_batch(session, org, keys, prepared, domain) if prepared else ([], {})
+        blind_key = keys[0]
+        digest = hmac.digest
+        for position, item in enumerate(checked):
+            if isinstance(item, RowProblem):
+                results[position] = item
+                continue
+            if not isinstance(item, CheckedRecord):
+                raise InvalidInput("tokenize_checked takes what check_records returned", field="records")
+            lookups: list[tuple[str, bytes, bool]] = []
+            values: list[tuple[str, str, str, bool, bytes | None]] = []
+            invalid: list[tuple[str, str, str]] = []
+            for entity_type, stored, normalized, reason in item.values:
+                blind = None
+                if entity_type in LOOKUP_TYPES:  # crypto.blind_index, inlined: it runs per value of a million rows
+                    blind = digest(blind_key, f"{entity_type}:{normalized}".encode(), "sha256")
+                    lookups.append((entity_type, blind, reason is None))
+                values.append((entity_type, stored, normalized, reason is None, blind))
+                if reason is not None:
+                    invalid.append((entity_type, stored, reason))
+            prepared.append(_Prepared(position, lookups, values, invalid))
+        tokens, summary = (self._write_batch(session, org, keys, prepared, domain, cache=cache)
+                           if prepared else ([], {}))
         for item, token in zip(prepared, tokens):
             results[item.index] = token
         problems = sum(1 for r in results if isinstance(r, RowProblem))
         if summary.get("changed"):
             audit.record(session, actor=actor, action="vault.tokenize_many", object_type="vault_batch",
                          object_id="tb_" + crypto.random_letters(), organization_id=org,
-                         details={"domain": domain, "records": len(records), "problems": problems,
+                         details={"domain": domain, "records": len(checked), "problems": problems,
                                   "subjects_created": summary["created"], "subjects_updated": summary["updated"],
                                   "lookups_added": summary["lookups"], "invalid_kept": summary["invalid"]})
         return results  # type: ignore[return-value]
 
-    def _prepare(self, index: int, record: SubjectRecord, blind_key: bytes, keep_invalid: bool) -> _Prepared | RowProblem:
-        identifiers = getattr(record, "identifiers", None)
-        if not isinstance(identifiers, Mapping):
-            return RowProblem(index, "identifiers", "a record must map entity types to values")
-        lookups: list[tuple[str, bytes, bool]] = []
-        values: list[tuple[str, str, str, bool, bytes | None]] = []
-        invalid: list[tuple[str, str, str]] = []
-        per_type_normals: dict[str, set[str]] = {}
-        for entity_type, given in identifiers.items():
-            if not isinstance(entity_type, str) or not (entity_type in TYPE_BITS or _CUSTOM_TYPE.fullmatch(entity_type)):
-                return RowProblem(index, str(entity_type)[:40], "unknown entity type")
-            items = [given] if isinstance(given, str) or given is None else given
-            if not isinstance(items, Sequence) or len(items) > MAX_VALUES_PER_TYPE:
-                return RowProblem(index, entity_type, f"give a value or a list of at most {MAX_VALUES_PER_TYPE}")
-            for value in items:
-                if value is None:
-                    continue
-                if not isinstance(value, str):
-                    return RowProblem(index, entity_type, "value must be text")
-                if not value.strip():
-                    continue
-                if len(value) > MAX_VALUE_CHARS:
-                    return RowProblem(index, entity_type, f"value is longer than {MAX_VALUE_CHARS} characters")
-                normalized, reason = check_identifier(entity_type, value)
-                if reason is not None and not keep_invalid:
-                    return RowProblem(index, entity_type, f"not a valid {entity_type}: {reason}")
-                seen = per_type_normals.setdefault(entity_type, set())
-                if normalized in seen:
-                    continue
-                seen.add(normalized)
-                stored = _stored_form(entity_type, value, normalized, reason is None)
-                blind = None
-                if entity_type in LOOKUP_TYPES:
-                    blind = crypto.blind_index(blind_key, entity_type, normalized)
-                    lookups.append((entity_type, blind, reason is None))
-                values.append((entity_type, stored, normalized, reason is None, blind))
-                if reason is not None:
-                    invalid.append((entity_type, stored, reason))
-        for entity_type in ONE_PER_PERSON:
-            if len(per_type_normals.get(entity_type, ())) > 1:
-                return RowProblem(index, entity_type, f"more than one {entity_type} in one record")
-        if not values:
-            return RowProblem(index, "identifiers", "no identifiers")
-        if not lookups:
-            return RowProblem(index, "identifiers", "no lookup identifier (" + ", ".join(LOOKUP_PRIORITY)
-                              + "): the record could not be matched to its subject again")
-        return _Prepared(index, lookups, values, invalid)
-
     def _write_batch(self, session: Session, org: int, keys: tuple[bytes, bytes], prepared: list[_Prepared],
-                     domain: str) -> tuple[list[Token], dict[str, int]]:
+                     domain: str, *, cache: bool = True) -> tuple[list[Token], dict[str, int]]:
         for attempt in range(_RETRIES):
             try:
                 with session.begin_nested():
-                    tokens, summary, cache_items = self._resolve_and_write(session, org, keys, prepared, domain)
+                    tokens, summary, cache_items = self._resolve_and_write(session, org, keys, prepared, domain,
+                                                                           cache)
             except (IntegrityError, session.get_bind().dialect.loaded_dbapi.IntegrityError):
                 # Another transaction inserted one of our new lookup values first (PostgreSQL: we waited
                 # for it to commit). Run again: this time the value is found and mapped to its subject.
                 if attempt == _RETRIES - 1:
                     raise Conflict("the vault kept changing under this batch; try again") from None
                 continue
-            for blind, token in cache_items:
-                self._defer_cache(session, org, domain, blind, token.pseudonym, token.subject_id)
+            if cache:
+                for blind, token in cache_items:
+                    self._defer_cache(session, org, domain, blind, token.pseudonym, token.subject_id)
             if summary["created"]:
                 self._refresh_statistics(session, summary["created"])
             return tokens, summary
@@ -839,7 +920,7 @@ class Vault:
             session.execute(text("ANALYZE vault_subjects, vault_lookups, vault_pseudonyms, data_keys"))
 
     def _resolve_and_write(self, session: Session, org: int, keys: tuple[bytes, bytes], prepared: list[_Prepared],
-                           domain: str) -> tuple[list[Token], dict[str, int], list[tuple[bytes, Token]]]:
+                           domain: str, cache: bool = True) -> tuple[list[Token], dict[str, int], list[tuple[bytes, Token]]]:
         """The batch itself. Driver-level SQL (the ORM's per-row work costs more than the database here);
         every statement carries ``organization_id = org`` by hand (see db.tenant_of), and
         tests/vault/test_isolation.py proves another organization's rows are never matched."""
@@ -870,10 +951,13 @@ class Vault:
         additions: list[list[tuple[str, str, str, bool]]] = []
         new_lookups: list[tuple[str, bytes, bool, int]] = []
         first_of_new: set[int] = set()
+        type_bits_get = TYPE_BITS.get
         for item in prepared:
-            found = sorted((LOOKUP_PRIORITY.index(t), sid) for t, blind, _ in item.lookups
-                           if (sid := known.get((t, blind))) is not None and sid in masks)
-            target = found[0][1] if found else None
+            target = None
+            if known and any((t, blind) in known for t, blind, _ in item.lookups):
+                found = sorted((LOOKUP_PRIORITY.index(t), sid) for t, blind, _ in item.lookups
+                               if (sid := known.get((t, blind))) is not None and sid in masks)
+                target = found[0][1] if found else None
             if target is not None:
                 for strong in ONE_PER_PERSON:
                     mine = [(t, b) for t, b, _ in item.lookups if t == strong]
@@ -894,7 +978,7 @@ class Vault:
                     elif owner == target and (entity_type, blind) in stored_known:
                         continue  # a stored lookup row means the value is sealed with this subject already
                 adds.append((entity_type, stored, normalized, valid))
-                masks[target] |= _type_bit(entity_type)
+                masks[target] |= type_bits_get(entity_type, OTHER_TYPE_BIT)
             targets.append(target)
             additions.append(adds)
 
@@ -916,10 +1000,13 @@ class Vault:
         # 4. New subjects: a key each (one statement for all keys), then their rows.
         new_temp = sorted({t for t in targets if t < 0}, reverse=True)
         if new_temp:
-            key_names = ["dk-vs-" + crypto.random_letters() for _ in new_temp]
+            # Key ids and public ids from one urandom call each (crypto.random_letters_many). Sorted: the
+            # rows then go into each random-keyed B-tree in key order (fewer pages touched per batch).
+            key_names = sorted("dk-vs-" + letters for letters in crypto.random_letters_many(len(new_temp)))
             new_keys = self.platform.keyring.create_data_keys(session, SUBJECT_KEY_PURPOSE, key_names)
-            for temp, key_id, key in zip(new_temp, key_names, new_keys):
-                subjects[temp] = _SubjectState(temp, crypto.random_letters(), key_id, key, {}, {}, [], 0)
+            for temp, key_id, key, public_id in zip(new_temp, key_names, new_keys,
+                                                    crypto.random_letters_many(len(new_temp))):
+                subjects[temp] = _SubjectState(temp, public_id, key_id, key, {}, {}, [], 0)
 
         invalid_count = 0
         for target, adds, item in zip(targets, additions, prepared):
@@ -940,12 +1027,15 @@ class Vault:
                 real_id[temp] = new_id
                 public_ids[new_id] = subjects[temp].public_id
             rows = []
-            for temp in new_temp:
+            nonces = os.urandom(NONCE_BYTES * len(new_temp))
+            for n, temp in enumerate(new_temp):
                 state = subjects[temp]
                 assert state.key is not None
                 rows.append((real_id[temp], org, state.public_id, state.key_id,
-                             crypto.seal(state.key_id, state.key, state.payload(), crypto.subject_aad(org, state.public_id)),
+                             crypto.seal(state.key_id, state.key, state.payload(), crypto.subject_aad(org, state.public_id),
+                                         nonce=nonces[n * NONCE_BYTES:(n + 1) * NONCE_BYTES]),
                              state.type_mask, sql.boolean(bool(state.invalid)), ACTIVE, stamp, stamp))
+            rows.sort(key=lambda row: row[2])  # public id order (its unique index); ids stay as allocated
             sql.executemany("INSERT INTO vault_subjects (id, organization_id, public_id, key_id, sealed, type_mask, "
                             "has_invalid, status, created_at, updated_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, "
                             "{p}, {p}, {p})", rows)
@@ -959,8 +1049,8 @@ class Vault:
         if new_lookups:
             sql.executemany("INSERT INTO vault_lookups (organization_id, entity_type, blind_index, subject_id, valid) "
                             "VALUES ({p}, {p}, {p}, {p}, {p})",
-                            [(org, t, blind, real_id.get(target, target), sql.boolean(valid))
-                             for t, blind, valid, target in new_lookups])
+                            sorted((org, t, blind, real_id.get(target, target), sql.boolean(valid))
+                                   for t, blind, valid, target in new_lookups))  # unique index order
 
         # 5. Pseudonyms in this domain (existing rows read, missing ones derived and inserted).
         final = [real_id.get(t, t) for t in targets]
@@ -977,13 +1067,15 @@ class Vault:
                 pseudonyms[sid] = crypto.pseudonym(keys[1], domain, public_ids[sid])
             sql.executemany("INSERT INTO vault_pseudonyms (organization_id, domain, pseudonym, subject_id, created_at) "
                             "VALUES ({p}, {p}, {p}, {p}, {p})",
-                            [(org, domain, pseudonyms[sid], sid, stamp) for sid in missing])
+                            sorted((org, domain, pseudonyms[sid], sid, stamp) for sid in missing))
 
         tokens: list[Token] = []
         cache_items: list[tuple[bytes, Token]] = []
         for item, sid in zip(prepared, final):
             token = Token(pseudonyms[sid], sid, item.index in first_of_new)
             tokens.append(token)
+            if not cache:
+                continue
             for t, blind, _ in item.lookups:
                 owner = known[(t, blind)]
                 if real_id.get(owner, owner) == sid:
