@@ -38,7 +38,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,6 @@ from ..core.auth import Role, User
 from ..core.calendar import add_working_days, local_date
 from ..core.db import tenant_of, utcnow
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ..vault.models import VaultPseudonym
 from ..vault.service import LOOKUP_TYPES, SubjectErased, check_identifier, vault_for
 from .models import (
     ACTION_AMEND,
@@ -137,10 +136,80 @@ _FACTOR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _UNSET: Any = object()
 # The submission hot path's statements, built once (building a SQLAlchemy expression costs more than running
 # the indexed query it describes). The tenant filter is still added by core.db's ORM hook.
-_BY_PSEUDONYM = select(VaultPseudonym.subject_id).where(VaultPseudonym.domain == bindparam("domain"),
-                                                         VaultPseudonym.pseudonym == bindparam("pseudonym"))
 _BY_KEY = select(AiDecision).where(AiDecision.ai_system_id == bindparam("system_id"),
                                    AiDecision.idempotency_key == bindparam("key"))
+
+
+# --- the submission hot path's driver-level SQL ---------------------------------------------------------
+
+
+class _SystemRow(NamedTuple):
+    """The columns of ``ai_systems`` a submission needs (read in the submission's own statement)."""
+
+    id: int
+    code: str
+    name: str
+    status: str
+    risk_class: str
+    autonomy: str
+    webhook_url: str | None
+    webhook_secret_sealed: bytes | None
+
+
+_POLICY_COLUMNS = ("name_kk", "name_ru", "name_en", "outcome_schema", "legal_effect", "purpose", "review", "four_eyes",
+                   "rationale_on_approve", "review_hours", "on_timeout", "senior_hours", "active")
+_INSERT_COLUMNS = ("ai_system_id", "idempotency_key", "request_sha256", "subject_id", "decision_type",
+                   "proposed_outcome", "final_outcome", "legal_effect", "factors", "model_version", "confidence",
+                   "input_ref", "risk_class", "autonomy", "path", "status", "level", "basis", "consent_id",
+                   "legal_basis_id", "reason", "four_eyes", "approvals", "deadline_at", "submitted_at",
+                   "submitted_by", "decided_at", "decided_by", "effective_at", "version", "organization_id")
+_JSON_COLUMNS = frozenset({"proposed_outcome", "final_outcome", "factors"})
+
+
+def _hot_statements(dialect: str) -> dict[str, str]:
+    """The submission's read statement (two variants) and insert. Every table is filtered on the
+    organization: ``s.organization_id = ?`` in the WHERE, and every other table joined or probed on
+    ``organization_id = s.organization_id`` (driver-level SQL bypasses core.db's ORM tenant filter)."""
+    p = "?" if dialect == "sqlite" else "%s"
+    policy = ", ".join(("CAST(t.outcome_schema AS TEXT)" if c == "outcome_schema" else f"t.{c}")
+                       for c in _POLICY_COLUMNS)
+    existing = (f"(SELECT d.id FROM oversight_decisions d WHERE d.organization_id = s.organization_id "
+                f"AND d.ai_system_id = s.id AND d.idempotency_key = {p})")
+    by_pseudonym = (f"SELECT v.subject_id FROM vault_pseudonyms v WHERE v.organization_id = s.organization_id "
+                    f"AND v.domain = {p} AND v.pseudonym = {p}")
+    default_pseudonym = (f"(SELECT dp.pseudonym FROM vault_pseudonyms dp WHERE dp.organization_id = s.organization_id "
+                         f"AND dp.domain = 'default' AND dp.subject_id = ({by_pseudonym}))")
+    head = ("SELECT s.id, s.code, s.name, s.status, s.risk_class, s.autonomy, s.webhook_url, s.webhook_secret_sealed, "
+            f"t.code, {policy}, {existing}")
+    tail = (f" FROM ai_systems s LEFT JOIN oversight_decision_types t ON t.organization_id = s.organization_id "
+            f"AND t.code = {p} WHERE s.organization_id = {p} AND s.code = {p}")
+    values = ", ".join((f"CAST({p} AS json)" if c in _JSON_COLUMNS and dialect != "sqlite" else p)
+                       for c in _INSERT_COLUMNS)
+    return {
+        "resolve": head + ", NULL, NULL" + tail,
+        "resolve_pseudonym": head + f", ({by_pseudonym}), {default_pseudonym}" + tail,
+        "insert": (f"INSERT INTO oversight_decisions ({', '.join(_INSERT_COLUMNS)}) VALUES ({values}) "
+                   f"ON CONFLICT DO NOTHING RETURNING id"),
+    }
+
+
+def _fetchone(session: Session, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """One driver-level statement inside the session's transaction (no SQLAlchemy compile on the hot path)."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)  # what SQLAlchemy's JSON type stores (its default serializer)
+
+
+def _sqlite_ts(value: datetime) -> str:
+    # What SQLAlchemy's DateTime stores on SQLite: naive UTC text with microseconds.
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 # --- the contract's shapes ----------------------------------------------------------------------------
@@ -550,6 +619,10 @@ class OversightService:
         self.platform = platform
         self.consent = consent or consent_for(platform)
         self.vault = vault_for(platform)
+        self._sql: dict[str, dict[str, str]] = {}
+        # DecisionTypeInfo built from an operator's policy row, keyed by the row's content as read in the
+        # submission's own statement: a changed row is a new key, so nothing here can be stale.
+        self._policies: dict[tuple[Any, ...], DecisionTypeInfo] = {}
 
     def __repr__(self) -> str:
         return f"OversightService(db={self.platform.db.dialect})"
@@ -618,11 +691,18 @@ class OversightService:
             system = session.scalar(select(AiSystem).where(AiSystem.id == row.ai_system_id))
         if system is None or not system.webhook_url or system.webhook_secret_sealed is None:
             return
-        payload = {"topic": topic, "decision": (view or self._view(session, row)).to_dict()}
+        self._enqueue(session, row.organization_id, row.id, row.version, topic, system.webhook_url,
+                      system.webhook_secret_sealed, view or self._view(session, row))
+
+    @staticmethod
+    def _enqueue(session: Session, org: int, decision_id: int, version: int, topic: str, url: str | None,
+                 secret_sealed: bytes | None, view: DecisionView) -> None:
+        if not url or secret_sealed is None:
+            return
         outbox.enqueue(session, [outbox.Outgoing(
-            topic=topic, url=system.webhook_url, payload=payload, secret_sealed=system.webhook_secret_sealed,
-            idempotency_key=f"oversight:{row.organization_id}:{row.id}:{row.version}",
-            source_type="oversight_decision", source_id=str(row.id))])
+            topic=topic, url=url, payload={"topic": topic, "decision": view.to_dict()}, secret_sealed=secret_sealed,
+            idempotency_key=f"oversight:{org}:{decision_id}:{version}",
+            source_type="oversight_decision", source_id=str(decision_id))])
 
     @staticmethod
     def _audit(session: Session, row: AiDecision, actor: str, action: str, **details: Any) -> None:
@@ -828,64 +908,84 @@ class OversightService:
         return self._info(row)
 
     # -- submission ------------------------------------------------------------------------------
+    #
+    # The hot path (issue 6: >= 1,000 submissions/s). Per submission: ONE driver-level read statement
+    # (system, the operator's policy row for the type, the subject of a pseudonym and its default-domain
+    # pseudonym, an existing decision under the idempotency key), the consent decision point (its own
+    # one-statement check), ONE driver-level ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` and one
+    # batched audit append (``audit.record_many``) per call. Driver-level SQL bypasses the ORM's tenant
+    # filter, so every table in these statements is filtered on ``organization_id`` here (tested in
+    # tests/oversight/test_service.py). Nothing is cached across calls except DecisionTypeInfo objects
+    # keyed by the *content* of the policy row read in the same statement, so a policy or system change
+    # takes effect for the very next submission, in every process.
 
-    def _subject(self, session: Session, subject: Any, *, domain: str, actor: str) -> tuple[int, str | None]:
-        """(vault subject id, pseudonym in domain "default" or None). An identifier not yet in the vault is
-        tokenized (the subject is created in this transaction); an unknown pseudonym is refused."""
+    def _hot_sql(self, session: Session) -> dict[str, str]:
+        dialect = session.get_bind().dialect.name
+        sql = self._sql.get(dialect)
+        if sql is None:
+            sql = self._sql[dialect] = _hot_statements(dialect)
+        return sql
+
+    def _policy_from(self, org: int, code: str, raw: tuple[Any, ...] | None) -> DecisionTypeInfo:
+        if raw is None:
+            info = default_types().get(code)
+            if info is None:
+                raise InvalidInput("unknown decision type (see the list of decision types)", field="decision_type")
+            return info
+        key = (org, code, raw)
+        info = self._policies.get(key)
+        if info is None:
+            (name_kk, name_ru, name_en, schema, legal_effect, purpose, review, four_eyes, rationale, review_hours,
+             on_timeout, senior_hours, active) = raw
+            info = DecisionTypeInfo(
+                code=code, names={"kk": name_kk, "ru": name_ru, "en": name_en},
+                outcome_schema=dict(json.loads(schema) if isinstance(schema, str) else schema),
+                legal_effect=bool(legal_effect), purpose=purpose, review=review, four_eyes=bool(four_eyes),
+                rationale_on_approve=bool(rationale), review_hours=int(review_hours), on_timeout=on_timeout,
+                senior_hours=int(senior_hours), source="organization", active=bool(active))
+            if len(self._policies) >= 1024:
+                self._policies.clear()
+            self._policies[key] = info
+        if not info.active:
+            raise InvalidInput("this decision type is switched off for this organization", field="decision_type")
+        return info
+
+    def _validate(self, session: Session, org: int, sub: Any) -> dict[str, Any]:
+        """Everything about a submission that needs no write, checked before anything is written (one read
+        statement)."""
+        if not isinstance(sub, Submission):
+            raise InvalidInput("not a submission", field="submission")
+        if not isinstance(sub.system, str) or not _SYSTEM_CODE.fullmatch(sub.system):
+            raise InvalidInput("a system code is 1–64 characters a-z, 0-9, '_', '.', '-'", field="system")
+        if not isinstance(sub.idempotency_key, str) or not _IDEMPOTENCY.fullmatch(sub.idempotency_key):
+            raise InvalidInput("idempotency key is 1–100 characters A-Z, a-z, 0-9, '.', '_', ':', '-'",
+                               field="idempotency_key")
+        code = check_type_code(sub.decision_type)
+        subject = sub.subject
         if not isinstance(subject, SubjectRef):
             raise InvalidInput("subject must be a pseudonym or an identifier", field="subject")
+        sql = self._hot_sql(session)
         if subject.pseudonym is not None:
             p = subject.pseudonym
             if not isinstance(p, str) or len(p) != 29 or not _PSEUDONYM.fullmatch(p):
                 raise InvalidInput("pseudonym must be 'ps_' followed by 26 letters a-z", field="subject.pseudonym")
             if not isinstance(subject.domain, str) or not _DOMAIN.fullmatch(subject.domain):
                 raise InvalidInput("domain must be 1–40 characters of a-z, 0-9, '_' and '-'", field="subject.domain")
-            # The pseudonym table is the vault's public vocabulary (as in the consent module).
-            sid = session.scalar(_BY_PSEUDONYM, {"domain": subject.domain, "pseudonym": p})
-            if sid is None:
-                raise InvalidInput("no subject has this pseudonym in this organization", field="subject.pseudonym")
-            return int(sid), (p if subject.domain == "default" else None)
-        entity_type, value = subject.identifier_type, subject.identifier
-        if entity_type not in LOOKUP_TYPES:
-            raise InvalidInput(f"identifier type must be one of {', '.join(sorted(LOOKUP_TYPES))}",
-                               field="subject.identifier_type")
-        if not isinstance(value, str) or not value.strip() or len(value) > 1000:
-            raise InvalidInput("identifier value is required", field="subject.identifier")
-        if check_identifier(entity_type, value)[1] is not None:
-            raise InvalidInput(f"not a valid {entity_type}", field="subject.identifier")
-        try:
-            token = self.vault.tokenize(session, entity_type, value, domain=domain, actor=actor)
-        except InvalidInput as exc:
-            raise InvalidInput("the vault refused the identifier",
-                               field="subject_domain" if exc.field == "domain" else "subject.identifier") from None
-        return token.subject_id, (token.pseudonym if domain == "default" else None)
-
-    def _validate(self, session: Session, sub: Any, systems: dict[str, AiSystem],
-                  policies: dict[str, DecisionTypeInfo]) -> dict[str, Any]:
-        """Everything about a submission that needs no write, checked before anything is written."""
-        if not isinstance(sub, Submission):
-            raise InvalidInput("not a submission", field="submission")
-        if not isinstance(sub.system, str) or not _SYSTEM_CODE.fullmatch(sub.system):
-            raise InvalidInput("a system code is 1–64 characters a-z, 0-9, '_', '.', '-'", field="system")
-        system = systems.get(sub.system)
-        if system is None:
-            system = session.scalar(select(AiSystem).where(AiSystem.code == sub.system))
-            if system is None:
-                raise InvalidInput("no AI system with this code in this organization (register it first)",
-                                   field="system")
-            systems[sub.system] = system
+            statement = sql["resolve_pseudonym"]
+            params: tuple[Any, ...] = (sub.idempotency_key, subject.domain, p, subject.domain, p, code, org,
+                                       sub.system)
+        else:
+            statement = sql["resolve"]
+            params = (sub.idempotency_key, code, org, sub.system)
+        row = _fetchone(session, statement, params)
+        if row is None:
+            raise InvalidInput("no AI system with this code in this organization (register it first)", field="system")
+        system = _SystemRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                            bytes(row[7]) if row[7] is not None else None)
         if system.status != "active":
             raise InvalidInput(f"the AI system is {system.status}: it may not submit decisions", field="system")
-        if not isinstance(sub.idempotency_key, str) or not _IDEMPOTENCY.fullmatch(sub.idempotency_key):
-            raise InvalidInput("idempotency key is 1–100 characters A-Z, a-z, 0-9, '.', '_', ':', '-'",
-                               field="idempotency_key")
-        policy = policies.get(sub.decision_type) if isinstance(sub.decision_type, str) else None
-        if policy is None:
-            try:
-                policy = self.decision_type(session, check_type_code(sub.decision_type))
-            except NotFound as exc:
-                raise InvalidInput(exc.message, field="decision_type") from None
-            policies[policy.code] = policy
+        policy = self._policy_from(org, code, tuple(row[9:22]) if row[8] is not None else None)
+        existing_id, subject_id, default_pseudonym = row[22], row[23], row[24]
         outcome = check_outcome(sub.proposed_outcome, policy.outcome_schema, "proposed_outcome")
         factors = _factors(sub.factors)
         model_version = _short_text(sub.model_version, "model_version", 100, required=True)
@@ -901,13 +1001,40 @@ class OversightService:
         domain = sub.subject_domain or "default"
         if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
             raise InvalidInput("domain must be 1–40 characters of a-z, 0-9, '_' and '-'", field="subject_domain")
-        if isinstance(sub.subject, SubjectRef) and sub.subject.pseudonym is None and sub.subject.domain != "default":
-            domain = sub.subject.domain
-        if not isinstance(sub.subject, SubjectRef):
-            raise InvalidInput("subject must be a pseudonym or an identifier", field="subject")
+        if subject.pseudonym is None:
+            if subject.domain != "default":
+                domain = subject.domain
+            entity_type, value = subject.identifier_type, subject.identifier
+            if entity_type not in LOOKUP_TYPES:
+                raise InvalidInput(f"identifier type must be one of {', '.join(sorted(LOOKUP_TYPES))}",
+                                   field="subject.identifier_type")
+            if not isinstance(value, str) or not value.strip() or len(value) > 1000:
+                raise InvalidInput("identifier value is required", field="subject.identifier")
+            if check_identifier(entity_type, value)[1] is not None:
+                raise InvalidInput(f"not a valid {entity_type}", field="subject.identifier")
+        elif subject_id is None:
+            # The pseudonym table is the vault's public vocabulary (as in the consent module).
+            raise InvalidInput("no subject has this pseudonym in this organization", field="subject.pseudonym")
+        else:
+            subject_id = int(subject_id)
+            if subject.domain == "default":
+                default_pseudonym = subject.pseudonym
         return {"sub": sub, "system": system, "policy": policy, "outcome": outcome, "factors": factors,
                 "model_version": model_version, "confidence": confidence, "input_ref": input_ref, "domain": domain,
-                "legal_effect": policy.legal_effect if sub.legal_effect is None else sub.legal_effect}
+                "legal_effect": policy.legal_effect if sub.legal_effect is None else sub.legal_effect,
+                "existing_id": existing_id, "subject_id": subject_id, "pseudonym": default_pseudonym}
+
+    def _identifier_subject(self, session: Session, subject: SubjectRef, *, domain: str,
+                            actor: str) -> tuple[int, str | None]:
+        """An identifier's vault subject id (tokenized — the subject created in this transaction — if the
+        vault does not know it yet) and its pseudonym in domain "default" when that is the domain."""
+        try:
+            token = self.vault.tokenize(session, subject.identifier_type, subject.identifier,  # type: ignore[arg-type]
+                                        domain=domain, actor=actor)
+        except InvalidInput as exc:
+            raise InvalidInput("the vault refused the identifier",
+                               field="subject_domain" if exc.field == "domain" else "subject.identifier") from None
+        return token.subject_id, (token.pseudonym if domain == "default" else None)
 
     def submit(self, session: Session, submission: Submission, *, actor: str) -> SubmitResult:
         """Take a proposed decision from an AI system (issue 6, steps 1–2). See the module docstring."""
@@ -925,32 +1052,33 @@ class OversightService:
     def _submit(self, session: Session, subs: list[Any], *, actor: str, batch: bool) -> list[SubmitResult]:
         org = self._org(session)
         actor = _actor(actor)
-        systems: dict[str, AiSystem] = {}
-        policies: dict[str, DecisionTypeInfo] = {}
         prepared = []
         for i, sub in enumerate(subs):
             try:
-                prepared.append(self._validate(session, sub, systems, policies))
+                prepared.append(self._validate(session, org, sub))
             except InvalidInput as exc:
                 if batch:
                     raise InvalidInput(exc.message, field=f"submissions[{i}].{exc.field}") from None
                 raise
-        savepoint = session.get_bind().dialect.name != "sqlite"  # SQLite: BEGIN IMMEDIATE already serializes
+        sql = self._hot_sql(session)
+        sqlite = session.get_bind().dialect.name == "sqlite"
         results: list[SubmitResult] = []
         events: list[audit.Event] = []
-        decided: list[tuple[AiDecision, AiSystem, DecisionView]] = []
+        decided: list[tuple[_SystemRow, DecisionView]] = []
         for i, p in enumerate(prepared):
             sub, system, policy = p["sub"], p["system"], p["policy"]
-            try:
-                subject_id, pseudonym = self._subject(session, sub.subject, domain=p["domain"], actor=actor)
-            except InvalidInput as exc:
-                if batch:
-                    raise InvalidInput(exc.message, field=f"submissions[{i}].{exc.field}") from None
-                raise
+            subject_id, pseudonym = p["subject_id"], p["pseudonym"]
+            if sub.subject.pseudonym is None:
+                try:
+                    subject_id, pseudonym = self._identifier_subject(session, sub.subject, domain=p["domain"],
+                                                                     actor=actor)
+                except InvalidInput as exc:
+                    if batch:
+                        raise InvalidInput(exc.message, field=f"submissions[{i}].{exc.field}") from None
+                    raise
             digest = _request_digest(sub, subject_id, p["factors"], p["outcome"], sub.legal_effect)
-            existing = session.scalar(_BY_KEY, {"system_id": system.id, "key": sub.idempotency_key})
-            if existing is not None:
-                results.append(self._replay(session, existing, digest, i if batch else None))
+            if p["existing_id"] is not None:
+                results.append(self._replay_key(session, system.id, sub.idempotency_key, digest, i if batch else None))
                 continue
             # The consent decision point (L-PD-AUTO): its own one-statement read of committed state.
             point = self.consent.check(sub.subject, organization_id=org, purpose=policy.purpose)
@@ -968,47 +1096,61 @@ class OversightService:
             else:
                 path, status = PATH_AUTOMATIC, AUTOMATIC
             review = path == PATH_REVIEW
-            row = AiDecision(
-                organization_id=org, ai_system_id=system.id, idempotency_key=sub.idempotency_key,
-                request_sha256=digest, subject_id=subject_id, decision_type=policy.code,
-                proposed_outcome=p["outcome"], final_outcome=p["outcome"] if status == AUTOMATIC else None,
-                legal_effect=p["legal_effect"], factors=p["factors"], model_version=p["model_version"],
-                confidence=p["confidence"], input_ref=p["input_ref"], risk_class=system.risk_class,
-                autonomy=system.autonomy, path=path, status=status, level=LEVEL_REVIEWER, basis=point.basis,
-                consent_id=point.consent_id, legal_basis_id=point.legal_basis_id, reason=point.reason,
-                four_eyes=policy.four_eyes if review else False, approvals=0,
-                deadline_at=now + timedelta(hours=policy.review_hours) if review else None,
-                submitted_at=now, submitted_by=actor, decided_at=None if review else now,
-                decided_by=None if review else "system:oversight", effective_at=now if status == AUTOMATIC else None,
-                version=1)
-            try:
-                if savepoint:
-                    with session.begin_nested():
-                        session.add(row)
-                        session.flush()
-                else:
-                    session.add(row)
-                    session.flush()
-            except IntegrityError:
-                # A concurrent submission with the same key won the race: answer as a replay.
-                existing = session.scalar(_BY_KEY.execution_options(populate_existing=True),
-                                          {"system_id": system.id, "key": sub.idempotency_key})
-                if existing is None:
-                    raise
-                results.append(self._replay(session, existing, digest, i if batch else None))
+            outcome = p["outcome"]
+            final_outcome = outcome if status == AUTOMATIC else None
+            four_eyes = policy.four_eyes if review else False
+            deadline = now + timedelta(hours=policy.review_hours) if review else None
+            decided_at = None if review else now
+            decided_by = None if review else "system:oversight"
+            effective_at = now if status == AUTOMATIC else None
+
+            def ts(value: datetime | None) -> Any:
+                return _sqlite_ts(value) if sqlite and value is not None else value
+
+            # ON CONFLICT DO NOTHING: a concurrent (or same-batch) submission with the same key won; answer
+            # as a replay. No savepoint needed on PostgreSQL (the statement does not abort the transaction).
+            inserted = _fetchone(session, sql["insert"], (
+                system.id, sub.idempotency_key, digest, subject_id, policy.code, _json(outcome),
+                _json(final_outcome), p["legal_effect"], _json(p["factors"]), p["model_version"], p["confidence"],
+                p["input_ref"], system.risk_class, system.autonomy, path, status, LEVEL_REVIEWER, point.basis,
+                point.consent_id, point.legal_basis_id, point.reason, four_eyes, 0, ts(deadline), ts(now), actor,
+                ts(decided_at), decided_by, ts(effective_at), 1, org))
+            if inserted is None:
+                results.append(self._replay_key(session, system.id, sub.idempotency_key, digest, i if batch else None))
                 continue
-            view = self._views(session, [row], systems={system.id: system}, pseudonyms={subject_id: pseudonym})[0]
-            events.append(audit.Event(actor, "oversight.submit", "ai_decision", str(row.id), org, {
-                "decision_type": row.decision_type, "status": status, "level": row.level, "version": 1,
-                "path": path, "system_id": system.id, "legal_effect": row.legal_effect, "reason": point.reason,
+            decision_id = int(inserted[0])
+            view = DecisionView(
+                id=decision_id, system_code=system.code, system_name=system.name, decision_type=policy.code,
+                subject_pseudonym=pseudonym, proposed_outcome=outcome, final_outcome=final_outcome,
+                legal_effect=p["legal_effect"], factors=[dict(f) for f in p["factors"]],
+                model_version=p["model_version"], confidence=p["confidence"], input_ref=p["input_ref"],
+                risk_class=system.risk_class, autonomy=system.autonomy, path=path, status=status,
+                level=LEVEL_REVIEWER, effective=status in EFFECTIVE_STATUSES, basis=point.basis,
+                consent_id=point.consent_id, legal_basis_id=point.legal_basis_id, reason=point.reason,
+                four_eyes=four_eyes, approvals=0, approvals_needed=(2 if four_eyes else 1) if review else 0,
+                deadline_at=deadline, overdue=False, submitted_at=now, decided_at=decided_at, decided_by=decided_by,
+                effective_at=effective_at, version=1)
+            events.append(audit.Event(actor, "oversight.submit", "ai_decision", str(decision_id), org, {
+                "decision_type": policy.code, "status": status, "level": LEVEL_REVIEWER, "version": 1,
+                "path": path, "system_id": system.id, "legal_effect": p["legal_effect"], "reason": point.reason,
                 "basis": point.basis}))
             if not review:
-                decided.append((row, system, view))
+                decided.append((system, view))
             results.append(SubmitResult(view, True))
         audit.record_many(session, events)
-        for row, system, view in decided:
-            self._notify(session, row, TOPIC_DECIDED, system=system, view=view)
+        for system, view in decided:
+            self._enqueue(session, org, view.id, view.version, TOPIC_DECIDED, system.webhook_url,
+                          system.webhook_secret_sealed, view)
         return results
+
+    def _replay_key(self, session: Session, system_id: int, key: str, digest: str,
+                    index: int | None) -> SubmitResult:
+        existing = session.scalar(_BY_KEY.execution_options(populate_existing=True),
+                                  {"system_id": system_id, "key": key})
+        if existing is None:  # pragma: no cover - the row was seen or conflicted on in this transaction
+            raise Conflict("this idempotency key is being used by a concurrent request; retry",
+                           field="idempotency_key" if index is None else f"submissions[{index}].idempotency_key")
+        return self._replay(session, existing, digest, index)
 
     def _replay(self, session: Session, existing: AiDecision, digest: str, index: int | None) -> SubmitResult:
         if digest != existing.request_sha256:

@@ -174,3 +174,34 @@ def test_a_deadline_sweep_racing_a_reviewer_never_applies_a_decision_twice(
     else:
         assert swept == {"escalated": 0, "rejected": 0, "timed_out": 0} and final.status == "approved"
     assert final.version == 2
+
+
+def test_a_policy_or_system_change_takes_effect_for_the_next_submission_in_every_service_instance(
+        platform: Platform, org: int) -> None:
+    """Two service instances on one database (as two processes would be): what one changes, the other's very
+    next submission obeys — the submission path keeps nothing that could go stale."""
+    from datetime import timedelta
+
+    from qorgau.core.errors import InvalidInput
+
+    first, second = OversightService(platform), OversightService(platform)
+    d = submit(first, platform, org, "k-1").decision  # warms whatever the first instance keeps
+    assert d.deadline_at == d.submitted_at + timedelta(hours=24) and not d.four_eyes
+    with platform.db.transaction(org) as s:
+        second.set_decision_type(s, "loan", actor="user:1", review_hours=3, four_eyes=True)
+    d = submit(first, platform, org, "k-2").decision
+    assert d.deadline_at == d.submitted_at + timedelta(hours=3) and d.four_eyes and d.approvals_needed == 2
+    with platform.db.transaction(org) as s:
+        second.update_system(s, "scoring", actor="user:1", risk_class="high")
+    assert submit(first, platform, org, "k-3").decision.risk_class == "high"
+    with platform.db.transaction(org) as s:
+        second.set_decision_type(s, "loan", actor="user:1", active=False)
+    with pytest.raises(InvalidInput) as caught:
+        submit(first, platform, org, "k-4")
+    assert caught.value.field == "decision_type"
+    with platform.db.transaction(org) as s:
+        second.set_decision_type(s, "loan", actor="user:1", active=True)
+        second.update_system(s, "scoring", actor="user:1", status="suspended")
+    with pytest.raises(InvalidInput) as caught:
+        submit(first, platform, org, "k-5")
+    assert caught.value.field == "system"

@@ -742,3 +742,75 @@ def test_a_batch_is_all_or_nothing_and_names_the_bad_item(
     with platform.db.transaction(org) as s, pytest.raises(InvalidInput) as empty:
         service.submit_many(s, [], actor="apikey:1")
     assert empty.value.field == "submissions"
+
+
+# --- the driver-level submission path (bench/oversight.py: >= 1,000 submissions/s) -----------------------
+
+
+def test_a_submitted_row_reads_back_exactly_as_the_submission_answered(
+        platform: Platform, service: OversightService, org: int) -> None:
+    """The insert bypasses the ORM: what the ORM loads back (JSON, timestamps, flags) equals the answer."""
+    system(service, platform, org, "offers", risk_class="minimal", autonomy="low")
+    consent(platform, org, 1, "marketing.personalization")
+    answers = [submit(service, platform, org, "k-pending").decision,
+               submit(service, platform, org, "k-refused", serial=2).decision,
+               submit(service, platform, org, "k-auto", system="offers", decision_type="offer",
+                      proposed_outcome="show").decision]
+    assert [d.status for d in answers] == ["pending", "refused", "automatic"]
+    with platform.db.reader(org) as s:
+        for answer in answers:
+            assert service.get(s, answer.id).to_dict() == answer.to_dict()
+            row = s.scalar(select(AiDecision).where(AiDecision.id == answer.id))
+            assert row is not None and row.organization_id == org and row.submitted_by == "apikey:1"
+            assert row.escalated_at is None and row.version == 1
+
+
+def test_the_hot_path_reads_only_this_organizations_rows(
+        platform: Platform, service: OversightService, org: int, tenant_b: Tenant) -> None:
+    """Same system code, same idempotency key and a stricter policy in another organization: none of it is
+    seen here (the driver-level statements filter every table on the organization themselves)."""
+    other = tenant_b.org_id
+    system(service, platform, other)  # also "scoring"
+    consent(platform, other, 1)
+    with platform.db.transaction(other) as s:
+        service.set_decision_type(s, "loan", actor="user:1", review_hours=2)
+        service.update_system(s, "scoring", actor="user:1", risk_class="high")
+    theirs = submit(service, platform, other, "k-1").decision
+    mine = submit(service, platform, org, "k-1").decision
+    assert mine.id != theirs.id and mine.risk_class == "medium" and theirs.risk_class == "high"
+    assert mine.deadline_at == mine.submitted_at + timedelta(hours=24)
+    assert theirs.deadline_at == theirs.submitted_at + timedelta(hours=2)
+    assert decision_count(platform, org) == 1 and decision_count(platform, other) == 1
+    with platform.db.transaction(other) as s:
+        service.set_decision_type(s, "loan", actor="user:1", active=False)
+    assert submit(service, platform, org, "k-2").created  # their switched-off type is still on here
+    with pytest.raises(InvalidInput) as caught:
+        submit(service, platform, other, "k-2")
+    assert caught.value.field == "decision_type"
+
+
+def test_a_batch_repeating_a_key_creates_one_decision_and_answers_the_repeat_as_a_replay(
+        platform: Platform, service: OversightService, org: int) -> None:
+    with platform.db.transaction(org) as s:
+        results = service.submit_many(s, [submission("k-1"), submission("k-2"), submission("k-1")],
+                                      actor="apikey:1")
+    assert [r.created for r in results] == [True, True, False]
+    assert results[2].decision.id == results[0].decision.id and decision_count(platform, org) == 2
+    with pytest.raises(Conflict) as caught, platform.db.transaction(org) as s:
+        service.submit_many(s, [submission("k-3"), submission("k-3", proposed_outcome="decline")], actor="apikey:1")
+    assert caught.value.field == "submissions[1].idempotency_key"
+    assert decision_count(platform, org) == 2  # all or nothing
+
+
+def test_every_submission_writes_exactly_one_audit_entry(
+        platform: Platform, service: OversightService, org: int) -> None:
+    def entries() -> list[Any]:
+        with platform.db.reader(org) as s:
+            return list(s.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "oversight.submit")))
+
+    first = submit(service, platform, org, "k-1").decision
+    submit(service, platform, org, "k-1")  # a replay changes nothing
+    with platform.db.transaction(org) as s:
+        batch = service.submit_many(s, [submission(f"b-{i}") for i in range(3)], actor="apikey:1")
+    ids = sorted(e.object_id for e in entries())
+    assert ids == sorted(str(d) for d in [first.id] + [r.decision.id for r in batch])
