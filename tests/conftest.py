@@ -4,6 +4,10 @@ organizations and users built through the service API, and a live HTTP server on
 from __future__ import annotations
 
 import os
+
+# Real Argon2id with minimal parameters for the thousands of test users (qorgau.core.auth._make_hasher);
+# set before qorgau is imported, and inherited by the CLI and server processes tests start.
+os.environ.setdefault("QORGAU_TEST_FAST_PASSWORD_HASHING", "1")
 import socket
 import threading
 import time

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..core import auth
 from ..core.errors import QorgauError
 from ..core.platform import Platform
 from ..core.settings import Settings
@@ -110,6 +111,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Sign a fresh audit tree head every ``sth_interval_seconds`` while the server runs, so tampering
     after the fact is detectable even if nobody asked for a proof."""
     platform: Platform = app.state.platform
+    auth.warn_if_fast_hashing()
     interval = platform.settings.sth_interval_seconds
     task = asyncio.create_task(_sign_periodically(platform, interval)) if interval > 0 else None
     scan_workers = datamap.jobs.start_workers(platform)  # settings.scan_workers threads (0: none)

@@ -238,10 +238,12 @@ def record_many(session: Session, events: Sequence[Event]) -> list[int]:
     """Append events in the caller's transaction; returns their entry ids (= leaf indexes)."""
     if not events:
         return []
-    # The state row lock serializes appenders (SQLite: BEGIN IMMEDIATE already did).
-    start = session.execute(
-        select(_STATE_TABLE.c.tree_size).where(_STATE_TABLE.c.id == 1).with_for_update()
-    ).scalar_one()
+    # The state row lock serializes appenders (SQLite: BEGIN IMMEDIATE already did). Driver-level, like the
+    # inserts below: the ORM's statement machinery and tenant hook cost more than the read itself, and every
+    # audited change pays this once.
+    conn = session.connection()
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    start = conn.exec_driver_sql(f"SELECT tree_size FROM {_STATE_TABLE.name} WHERE id = 1{lock}").scalar_one()
     now = utcnow()
     stamp, now_iso = _db_timestamp(session, now), now.isoformat(timespec="microseconds")
     rows, leaves = [], []
@@ -253,7 +255,6 @@ def record_many(session: Session, events: Sequence[Event]) -> list[int]:
     siblings = _get_nodes(session, merkle.append_nodes_needed(start, len(leaves)))
     nodes = merkle.append_batch(start, leaves, lambda level, index: siblings[(level, index)])
     insert_entries, insert_nodes, update_state = _insert_sql(session)
-    conn = session.connection()
     node_rows = [(node_key(lv, ix), h) for lv, ix, h in nodes]
     if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
         # COPY streams the rows; executemany sends one Bind/Execute per row (2.2x slower for 1,000),

@@ -11,6 +11,8 @@ import enum
 import functools
 import hashlib
 import hmac
+import logging
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +39,25 @@ class Role(str, enum.Enum):
 
 
 ROLE_NAMES = [r.value for r in Role]
-_hasher = PasswordHasher()
+FAST_HASHING_VARIABLE = "QORGAU_TEST_FAST_PASSWORD_HASHING"
+
+
+def _make_hasher() -> PasswordHasher:
+    """Argon2id with argon2-cffi's defaults (RFC 9106's second recommended profile: t=3, 64 MiB, p=4).
+
+    The test suite sets ``QORGAU_TEST_FAST_PASSWORD_HASHING=1`` (tests/conftest.py) for minimal parameters:
+    still real Argon2id through the same code, ~100x cheaper, so thousands of test users don't spend the
+    suite's time in key stretching. A hash records its own parameters, so verification works across the two;
+    a login under the default profile rehashes a weak hash. Never set it for a real deployment: the process
+    logs a warning at startup when it is on (:func:`warn_if_fast_hashing`).
+    """
+    if FAST_HASHING:
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+FAST_HASHING = os.environ.get(FAST_HASHING_VARIABLE) == "1"
+_hasher = _make_hasher()
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -315,6 +335,13 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def warn_if_fast_hashing() -> None:
+    """Called when a server starts: say loudly that test-only password hashing is on."""
+    if FAST_HASHING:
+        logging.getLogger(__name__).warning("%s=1: weak password hashing meant for tests; never use it in "
+                                            "production", FAST_HASHING_VARIABLE)
 
 
 @functools.cache

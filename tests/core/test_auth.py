@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from datetime import timedelta
 
 import pytest
@@ -154,3 +156,18 @@ def test_changing_the_language_and_logging_out_are_audited(platform: Platform, t
     with platform.db.reader(tenant_a.org_id) as s:
         actions = [e.action for e in audit.list_entries(s, limit=3)]
     assert actions == ["auth.logout", "user.language", "auth.login"]
+
+
+def test_the_production_profile_is_argon2ids_default_and_the_test_profile_only_with_its_variable() -> None:
+    """The suite hashes with minimal parameters (tests/conftest.py); a process without the variable must not."""
+    import subprocess
+    import sys
+
+    code = ("from qorgau.core import auth; h = auth._hasher.hash('correct horse battery'); "
+            "print(h.split('$')[3]); print(auth._hasher.verify(h, 'correct horse battery'))")
+    env = {k: v for k, v in os.environ.items() if k != "QORGAU_TEST_FAST_PASSWORD_HASHING"}
+    strong = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert strong.stdout.split() == ["m=65536,t=3,p=4", "True"]
+    fast = subprocess.run([sys.executable, "-c", code], env={**env, "QORGAU_TEST_FAST_PASSWORD_HASHING": "1"},
+                          capture_output=True, text=True, check=True)
+    assert fast.stdout.split() == ["m=1024,t=1,p=1", "True"]
