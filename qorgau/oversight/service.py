@@ -1533,9 +1533,18 @@ class OversightService:
         names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all()) if ids else {}
         return [self._objection_view(session, r, usernames=names, today=today) for r in rows]
 
-    def get_objection(self, session: Session, objection_id: int, *, include_text: bool = False) -> ObjectionView:
-        self._org(session)
-        return self._objection_view(session, self._objection_row(session, objection_id), include_text=include_text)
+    def get_objection(self, session: Session, objection_id: int, *, include_text: bool = False,
+                      actor: str | None = None) -> ObjectionView:
+        """One objection. ``include_text`` unseals the subject's own words (they may hold personal data); with
+        an ``actor`` (the web page and the API pass theirs, in a write transaction) the reading is audited —
+        who read which objection, never the text."""
+        org = self._org(session)
+        row = self._objection_row(session, objection_id)
+        view = self._objection_view(session, row, include_text=include_text)
+        if include_text and actor is not None and row.text_sealed is not None:
+            audit.record(session, actor=actor, action="oversight.objection_text_read", object_type="objection",
+                         object_id=str(row.id), organization_id=org, details={"decision_id": row.decision_id})
+        return view
 
     @staticmethod
     def _objection_row(session: Session, objection_id: Any) -> DecisionObjection:

@@ -526,8 +526,9 @@ def _objection_page(request: Request, principal: Principal, objection_id: int, *
     platform = _platform(request)
     service = oversight_for(platform)
     lang = choose_language(request, principal)
-    with Context(platform, principal).read() as session:
-        objection = service.get_objection(session, objection_id, include_text=True)
+    ctx = Context(platform, principal)
+    with ctx.write() as session:  # reading the subject's words is audited
+        objection = service.get_objection(session, objection_id, include_text=True, actor=ctx.actor)
         d = service.get(session, objection.decision_id)
         reviews = service.reviews(session, d.id)
         types = _types(service, session)

@@ -814,3 +814,18 @@ def test_every_submission_writes_exactly_one_audit_entry(
         batch = service.submit_many(s, [submission(f"b-{i}") for i in range(3)], actor="apikey:1")
     ids = sorted(e.object_id for e in entries())
     assert ids == sorted(str(d) for d in [first.id] + [r.decision.id for r in batch])
+
+
+def test_reading_an_objections_text_is_audited_without_the_text(
+        platform: Platform, service: OversightService, org: int, tenant_a: Tenant) -> None:
+    d = _decided(platform, service, org, tenant_a)
+    with platform.db.transaction(org) as s:
+        o = service.object(s, d.id, channel="portal", filed_by="citizen:1", text="Менің табысым жоғары 791028302728")
+    with platform.db.transaction(org) as s:
+        assert service.get_objection(s, o.id).text is None  # no text, nothing to audit
+        read = service.get_objection(s, o.id, include_text=True, actor="user:7")
+    assert read.text is not None and "791028302728" in read.text
+    with platform.db.reader(org) as s:
+        entries = [e for e in audit.list_entries(s, limit=50) if e.action == "oversight.objection_text_read"]
+    assert len(entries) == 1 and entries[0].actor == "user:7" and entries[0].object_id == str(o.id)
+    assert "791028302728" not in json.dumps(entries[0].details) and "табыс" not in json.dumps(entries[0].details)

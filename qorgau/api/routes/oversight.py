@@ -484,8 +484,11 @@ def list_objections(ctx: ReaderCtx, open: bool = False, overdue: bool = False,
 def get_objection(objection_id: ObjectionId, ctx: ReaderCtx, text: bool = False) -> JSONResponse:
     if text:  # the subject's own words (may hold personal data): for those who decide objections
         ctx.principal.require(*_REVIEWERS)
-    with ctx.read() as s:
-        return _out(_service(ctx).get_objection(s, objection_id, include_text=text))
+    if not text:
+        with ctx.read() as s:
+            return _out(_service(ctx).get_objection(s, objection_id))
+    with ctx.write() as s:  # reading the subject's words is audited (who, which objection; never the text)
+        return _out(_service(ctx).get_objection(s, objection_id, include_text=True, actor=ctx.actor))
 
 
 @router.post("/objections/{objection_id}/decision", response_model=ObjectionOut,
