@@ -50,6 +50,7 @@ from ..core.db import TENANT_KEY, Base, utcnow
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QorgauError
 from ..identifiers import IdentifierError, parse_iin
 from ..identifiers.iin import mask_iin
+from ..core.platform import shared
 
 if TYPE_CHECKING:
     from ..core.platform import Platform
@@ -692,16 +693,8 @@ class Citizens:
 
 
 _CITIZENS_ATTRIBUTE = "_qorgau_citizens"
-_REGISTRY_LOCK = threading.Lock()
 
 
 def citizens_for(platform: Platform) -> Citizens:
     """The platform's one :class:`Citizens` (the web UI and the CLI share it, and its providers)."""
-    citizens = platform.__dict__.get(_CITIZENS_ATTRIBUTE)
-    if citizens is None:
-        with _REGISTRY_LOCK:
-            citizens = platform.__dict__.get(_CITIZENS_ATTRIBUTE)
-            if citizens is None:
-                citizens = Citizens(platform)
-                platform.__dict__[_CITIZENS_ATTRIBUTE] = citizens
-    return citizens
+    return shared(platform, _CITIZENS_ATTRIBUTE, Citizens)

@@ -27,7 +27,6 @@ import hmac
 import ipaddress
 import re
 import secrets
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -100,6 +99,7 @@ from .purposes import (
     parent_of,
     parse_taxonomy,
 )
+from ..core.platform import shared
 
 if TYPE_CHECKING:
     from ..core.platform import Platform
@@ -1392,19 +1392,11 @@ def _notification_info(row: ProcessorNotification) -> NotificationInfo:
 
 
 _ATTRIBUTE = "_qorgau_consent"
-_LOCK = threading.Lock()
 
 
 def consent_for(platform: Platform) -> ConsentService:
     """The platform's one :class:`ConsentService` (API, web and CLI share it, and its decision point)."""
-    service = platform.__dict__.get(_ATTRIBUTE)
-    if service is None:
-        with _LOCK:
-            service = platform.__dict__.get(_ATTRIBUTE)
-            if service is None:
-                service = ConsentService(platform)
-                platform.__dict__[_ATTRIBUTE] = service
-    return service
+    return shared(platform, _ATTRIBUTE, ConsentService)
 
 
 def expire_all(platform: Platform, *, actor: str = "system:consent-expiry") -> int:

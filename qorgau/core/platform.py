@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import inspect
 
@@ -73,3 +76,20 @@ class Platform:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+_T = TypeVar("_T")
+_SHARED_LOCK = threading.RLock()  # re-entrant: one service's constructor may ask for another's
+
+
+def shared(platform: Platform, attribute: str, factory: Callable[[Platform], _T]) -> _T:
+    """The platform's one instance of a service (``vault_for``, ``consent_for``…): made by ``factory`` on first
+    use, under a lock, and kept on the platform object so the API, the web pages and the CLI share it."""
+    found = platform.__dict__.get(attribute)
+    if found is None:
+        with _SHARED_LOCK:
+            found = platform.__dict__.get(attribute)
+            if found is None:
+                found = factory(platform)
+                platform.__dict__[attribute] = found
+    return found

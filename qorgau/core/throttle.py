@@ -50,6 +50,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from . import audit, auth
 from .db import Base, utcnow
 from .errors import AuthenticationRequired, InvalidInput, QorgauError
+from .platform import shared
 
 if TYPE_CHECKING:
     from .platform import Platform
@@ -348,7 +349,6 @@ class LoginThrottle:
 
 
 _ATTRIBUTE = "_qorgau_login_throttle"
-_REGISTRY_LOCK = threading.Lock()
 
 
 def login_throttle_for(platform: Platform) -> LoginThrottle:
@@ -356,11 +356,4 @@ def login_throttle_for(platform: Platform) -> LoginThrottle:
 
     Call it *before* opening the write transaction it will be used in.
     """
-    throttle = platform.__dict__.get(_ATTRIBUTE)
-    if throttle is None:
-        with _REGISTRY_LOCK:
-            throttle = platform.__dict__.get(_ATTRIBUTE)
-            if throttle is None:
-                throttle = LoginThrottle(platform)
-                platform.__dict__[_ATTRIBUTE] = throttle
-    return throttle.prepare()
+    return shared(platform, _ATTRIBUTE, LoginThrottle).prepare()

@@ -34,7 +34,6 @@ import json
 import math
 import re
 import statistics
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -99,6 +98,7 @@ from .policy import (
     needs_review,
     outcome_text,
 )
+from ..core.platform import shared
 
 if TYPE_CHECKING:
     from ..core.platform import Platform
@@ -1660,19 +1660,11 @@ def _objection_aad(organization_id: int, decision_id: int) -> bytes:
 
 
 _ATTRIBUTE = "_qorgau_oversight"
-_LOCK = threading.Lock()
 
 
 def oversight_for(platform: Platform) -> OversightService:
     """The platform's one :class:`OversightService` (API, web and CLI share it)."""
-    service = platform.__dict__.get(_ATTRIBUTE)
-    if service is None:
-        with _LOCK:
-            service = platform.__dict__.get(_ATTRIBUTE)
-            if service is None:
-                service = OversightService(platform)
-                platform.__dict__[_ATTRIBUTE] = service
-    return service
+    return shared(platform, _ATTRIBUTE, OversightService)
 
 
 def sweep_all(platform: Platform, *, now: datetime | None = None) -> dict[str, int]:

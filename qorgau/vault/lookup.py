@@ -33,6 +33,7 @@ from ..identifiers import is_valid_iin
 from . import crypto
 from .models import VaultLookup
 from .service import LOOKUP_TYPES, check_identifier
+from ..core.platform import shared
 
 if TYPE_CHECKING:
     from ..core.platform import Platform
@@ -148,16 +149,8 @@ class SubjectLookup:
 
 
 _ATTRIBUTE = "_qorgau_vault_lookup"
-_LOCK = threading.Lock()
 
 
 def lookup_for(platform: Platform) -> SubjectLookup:
     """The platform's one :class:`SubjectLookup`."""
-    found = platform.__dict__.get(_ATTRIBUTE)
-    if found is None:
-        with _LOCK:
-            found = platform.__dict__.get(_ATTRIBUTE)
-            if found is None:
-                found = SubjectLookup(platform)
-                platform.__dict__[_ATTRIBUTE] = found
-    return found
+    return shared(platform, _ATTRIBUTE, SubjectLookup)

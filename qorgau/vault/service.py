@@ -74,6 +74,7 @@ from ..identifiers import (
 from . import certificates, crypto
 from .certificates import CertificateVerification, ErasureCertificate
 from .models import ACTIVE, ERASED, ErasureCertificateRecord, VaultLookup, VaultPseudonym, VaultSubject
+from ..core.platform import shared
 
 if TYPE_CHECKING:
     from ..core.platform import Platform
@@ -1465,17 +1466,9 @@ def _mask_of(ids: Mapping[str, Sequence[str]]) -> int:
 
 
 _VAULT_ATTRIBUTE = "_qorgau_vault"
-_VAULT_LOCK = threading.Lock()
 
 
 def vault_for(platform: Platform) -> Vault:
     """The platform's one :class:`Vault` (created, and the master key checked, on first use). The API, the
     web pages and the CLI share it, so checks added to ``reidentification_checks`` apply to all three."""
-    vault = platform.__dict__.get(_VAULT_ATTRIBUTE)
-    if vault is None:
-        with _VAULT_LOCK:
-            vault = platform.__dict__.get(_VAULT_ATTRIBUTE)
-            if vault is None:
-                vault = Vault(platform)
-                platform.__dict__[_VAULT_ATTRIBUTE] = vault
-    return vault
+    return shared(platform, _VAULT_ATTRIBUTE, Vault)
