@@ -59,7 +59,7 @@ def test_the_demo_citizen_withdraws_a_consent_and_the_operator_sees_it(
     expect(operator).to_have_count(1)
     expect(operator.get_by_role("heading", level=2)).to_contain_text("Qorgau Demo Bank")
     cards = page.get_by_test_id("consent")
-    expect(cards).to_have_count(4)
+    expect(cards).to_have_count(5)  # the consent demo's four, plus the credit scoring the oversight demo relies on
     sms = page.locator('[data-testid="consent"][data-purpose="marketing.sms"]')
     expect(sms.locator("[data-status]")).to_have_text("Active")
     expect(sms).to_contain_text("Phone number")
