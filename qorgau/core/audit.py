@@ -241,6 +241,10 @@ def record_many(session: Session, events: Sequence[Event]) -> list[int]:
     # The state row lock serializes appenders (SQLite: BEGIN IMMEDIATE already did). Driver-level, like the
     # inserts below: the ORM's statement machinery and tenant hook cost more than the read itself, and every
     # audited change pays this once.
+    # Flush the caller's pending ORM changes first (the ORM read this replaced did it by autoflush): they lock
+    # their rows before the audit state row, the order every writer follows — the other order deadlocks on
+    # PostgreSQL against a writer that updated a row and then appends (e.g. a scan job's cancel vs its worker).
+    session.flush()
     conn = session.connection()
     lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     start = conn.exec_driver_sql(f"SELECT tree_size FROM {_STATE_TABLE.name} WHERE id = 1{lock}").scalar_one()

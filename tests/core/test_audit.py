@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from conftest import make_bin
 from qorgau.core import audit, merkle
 from qorgau.core.errors import InvalidInput
 from qorgau.core.platform import Platform
@@ -253,3 +254,31 @@ def test_large_batches_take_the_bulk_path_and_stay_verifiable(platform: Platform
     _append(platform, 3)
     report = audit.verify(platform.db, platform.keyring)
     assert report.ok and report.entries == 303
+
+
+def test_pending_changes_are_written_before_the_audit_state_row_is_locked(platform: Platform) -> None:
+    """Every writer locks its own rows first and the audit state row last; appending in the other order
+    deadlocks on PostgreSQL against a writer that updated a row and then appends (a scan job's cancel
+    against its worker did)."""
+    from sqlalchemy import event
+
+    from qorgau.core import auth
+
+    with platform.db.transaction() as s:
+        org = auth.create_organization(s, name="Lock order", bin=make_bin(77), actor="test")
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0].upper() + " " + ("audit_state" if "audit_state" in statement
+                                                                 else "organizations" if "organizations" in statement
+                                                                 else "other"))
+
+    event.listen(platform.db.engine, "before_cursor_execute", note)
+    try:
+        with platform.db.transaction() as s:
+            row = s.get(auth.Organization, org.id)
+            row.name = "Lock order, renamed"  # pending, not flushed
+            audit.record(s, actor="test", action="test.rename", object_type="organization", object_id=str(org.id))
+    finally:
+        event.remove(platform.db.engine, "before_cursor_execute", note)
+    assert statements.index("UPDATE organizations") < statements.index("SELECT audit_state")
