@@ -4,6 +4,7 @@ waits for a person; rejected, refused and unreachable all fail closed (nothing t
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import http.server
 import threading
 import time
@@ -167,7 +168,9 @@ def test_async_services_are_supported(platform: Platform, live_server: LiveServe
         result = await handle.wait_async(timeout=30, poll=0.05)
         return result.status
 
-    assert asyncio.run(story()) == "approved"
+    # In a thread of its own: a session-wide Playwright (tests/web) keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(asyncio.run, story()).result(timeout=120) == "approved"
     client.close()
 
 
