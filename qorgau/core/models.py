@@ -13,7 +13,7 @@ from qorgau.vault.models import ErasureCertificateRecord, VaultLookup, VaultPseu
 from qorgau.consent.models import Consent, ConsentEvent, ConsentWithdrawal, Counterparty, DecisionVersion, ErasedLookup, LegalBasis, OrganizationPurpose, ProcessorNotification, Transfer  # noqa: E402,F401
 from qorgau.consent.outbox import OutboxMessage  # noqa: E402,F401
 from qorgau.consent.citizens import CitizenEnrollment, CitizenIdentity, CitizenRedeemThrottle, CitizenSubjectLink  # noqa: E402,F401
-from qorgau.aisystems.models import AiSystem  # noqa: E402,F401
+from qorgau.aisystems.models import AiAudit, AiClassification, AiObligation, AiSystem, AiSystemProfile, MaturitySnapshot, RulePackVersion, SandboxApplication, SandboxMember, TrustedListEntry  # noqa: E402,F401
 from qorgau.oversight.models import AiDecision, DecisionObjection, DecisionOpening, DecisionReview, DecisionTypePolicy  # noqa: E402,F401
 
 metadata = Base.metadata
