@@ -27,15 +27,12 @@ Nothing is asserted (the machine is shared and noisy): figures and ratios are pr
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.server
 import json
 import multiprocessing as mp
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,25 +48,11 @@ if str(ROOT) not in sys.path:
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import cpu_and_python  # noqa: E402
+from _server import free_port, log, pct, request_bytes, run_load, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "consent_check"
 ns = time.perf_counter_ns
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- setup ------------------------------------------------------------------------------------------
@@ -166,76 +149,18 @@ def bench_in_process(platform: Any, data: dict[str, Any], n: int, by: str,
 # --- HTTP ----------------------------------------------------------------------------------------------
 
 
-SERVER = """
-import sys, uvicorn
-from pathlib import Path
-from qorgau.core.platform import Platform
-from qorgau.core.settings import Settings
-from qorgau.api.app import create_app
-settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2] or None, sth_interval_seconds=0,
-                    consent_webhook_allow_http=True)
-uvicorn.run(create_app(Platform.open(settings)), host="127.0.0.1", port=int(sys.argv[3]), log_level="warning",
-            access_log=False, server_header=False)
-"""
-
-
-def start_server(data_dir: Path, url: str | None, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data_dir), url or "", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("server died: " + (proc.stderr.read() or b"").decode()[-2000:])
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-async def _load(port: int, requests: list[bytes], connections: int, duration: float) -> tuple[list[float], int, int]:
-    latencies: list[float] = []
-    errors = 0
-    done = 0
-    stop_at = time.perf_counter() + duration
-
-    async def one_connection(offset: int) -> None:
-        nonlocal errors, done
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        i = offset
-        while time.perf_counter() < stop_at:
-            request = requests[i % len(requests)]
-            i += connections
-            t = ns()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-            body = await reader.readexactly(length)
-            latencies.append((ns() - t) / 1000)
-            if not head.startswith(b"HTTP/1.1 200") or b'"allow":true' not in body.replace(b" ", b""):
-                errors += 1
-            done += 1
-        writer.close()
-
-    await asyncio.gather(*(one_connection(k) for k in range(connections)))
-    return latencies, done, errors
-
-
 def load_generator(port: int, api_key: str, pseudonyms: list[str], connections: int, duration: float,
                    queue: Any) -> None:
     """The second process: raw HTTP/1.1 keep-alive requests, as fast as the server answers."""
-    requests = []
-    for p in pseudonyms[:2000]:
-        body = json.dumps({"subject": {"pseudonym": p}, "purpose": "marketing.sms"}).encode()
-        requests.append(b"POST /api/v1/consent/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        b"Authorization: Bearer " + api_key.encode() + b"\r\nContent-Length: "
-                        + str(len(body)).encode() + b"\r\n\r\n" + body)
-    asyncio.run(_load(port, requests, connections, 1.0))  # warm-up
-    started = time.perf_counter()
-    latencies, done, errors = asyncio.run(_load(port, requests, connections, duration))
-    queue.put((latencies, done / (time.perf_counter() - started), errors))
+    requests = [request_bytes("POST", "/api/v1/consent/check", api_key,
+                              json.dumps({"subject": {"pseudonym": p}, "purpose": "marketing.sms"}).encode())
+                for p in pseudonyms[:2000]]
+
+    def allowed(head: bytes, body: bytes) -> bool:
+        return head.startswith(b"HTTP/1.1 200") and b'"allow":true' in body.replace(b" ", b"")
+
+    run_load(port, requests, connections, 1.0, cycle=True, ok=allowed)  # warm-up
+    queue.put(run_load(port, requests, connections, duration, cycle=True, ok=allowed))
 
 
 # --- withdrawal → first processor notified ----------------------------------------------------------------
@@ -347,7 +272,7 @@ def main() -> None:
         full_i, rate_fi = bench_in_process(platform, data, args.checks // 5, "iin", full=True)
         log("in-process done; starting the server")
         port = free_port()
-        server = start_server(tmp / "var", platform.settings.database_url, port)
+        server = start_server(tmp / "var", platform.settings.database_url, port, consent_webhook_allow_http=True)
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
         gen = ctx.Process(target=load_generator, args=(port, data["api_key"], data["pseudonyms"], args.connections,

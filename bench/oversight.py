@@ -25,14 +25,12 @@ machine is shared and noisy): figures and ratios are printed and written to the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing as mp
 import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,26 +46,12 @@ if str(ROOT) not in sys.path:
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import cpu_and_python  # noqa: E402
+from _server import free_port, log, pct, request_bytes, run_load, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "oversight"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 ns = time.perf_counter_ns
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pg_reachable(url: str) -> bool:
@@ -254,62 +238,6 @@ def bench_plain_insert(platform: Any, data: dict[str, Any], n: int) -> float:
 # --- HTTP ------------------------------------------------------------------------------------------------
 
 
-SERVER = """
-import sys, uvicorn
-from pathlib import Path
-from qorgau.core.platform import Platform
-from qorgau.core.settings import Settings
-from qorgau.api.app import create_app
-settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2] or None, sth_interval_seconds=0,
-                    consent_dispatcher=False)
-uvicorn.run(create_app(Platform.open(settings)), host="127.0.0.1", port=int(sys.argv[3]), log_level="warning",
-            access_log=False, server_header=False)
-"""
-
-
-def start_server(data_dir: Path, url: str | None, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(data_dir), url or "", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("server died: " + (proc.stderr.read() or b"").decode()[-2000:])
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-async def _load(port: int, requests: list[bytes], connections: int, duration: float) -> tuple[list[float], int, int]:
-    latencies: list[float] = []
-    errors = done = 0
-    stop_at = time.perf_counter() + duration
-    counter = [0]
-
-    async def one_connection() -> None:
-        nonlocal errors, done
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while time.perf_counter() < stop_at and counter[0] < len(requests):
-            request = requests[counter[0]]
-            counter[0] += 1
-            t = ns()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-            await reader.readexactly(length)
-            latencies.append((ns() - t) / 1000)
-            if not head.startswith(b"HTTP/1.1 201"):
-                errors += 1
-            done += 1
-        writer.close()
-
-    await asyncio.gather(*(one_connection() for _ in range(connections)))
-    return latencies, done, errors
-
-
 def load_generator(port: int, api_key: str, pseudonyms: list[str], connections: int, duration: float,
                    tag: str, queue: Any) -> None:
     """The second process: raw HTTP/1.1 keep-alive POSTs, each with a fresh idempotency key."""
@@ -322,21 +250,20 @@ def load_generator(port: int, api_key: str, pseudonyms: list[str], connections: 
                         {"code": "debt_ratio", "weight": -0.3, "label": "Debt ratio"},
                         {"code": "history", "weight": 0.1, "label": "Credit history"}],
             "input_ref": "s3://inputs/bench"}).encode()
-        return (b"POST /api/v1/decisions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                b"Authorization: Bearer " + api_key.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
-                + b"\r\n\r\n" + body)
+        return request_bytes("POST", "/api/v1/decisions", api_key, body)
 
-    asyncio.run(_load(port, [request(i) for i in range(200)], connections, 1.0))  # warm-up
+    def created(head: bytes, body: bytes) -> bool:
+        return head.startswith(b"HTTP/1.1 201")
+
+    run_load(port, [request(i) for i in range(200)], connections, 1.0, cycle=False, ok=created)  # warm-up
     requests = [request(i) for i in range(200, 200 + int(duration * 5000))]
-    started = time.perf_counter()
-    latencies, done, errors = asyncio.run(_load(port, requests, connections, duration))
-    queue.put((latencies, done / (time.perf_counter() - started), errors))
+    queue.put(run_load(port, requests, connections, duration, cycle=False, ok=created))
 
 
 def bench_http(data_dir: Path, url: str | None, data: dict[str, Any], connections: int, duration: float,
                tag: str) -> tuple[list[float], float, int]:
     port = free_port()
-    server = start_server(data_dir, url, port)
+    server = start_server(data_dir, url, port, consent_dispatcher=False)
     try:
         q: Any = mp.get_context("spawn").Queue()
         gen = mp.get_context("spawn").Process(target=load_generator, args=(
@@ -563,7 +490,7 @@ def main() -> None:
         if pg_reachable(pg):
             targets.append(pg)
         elif args.pg or os.environ.get("QORGAU_BENCH_DATABASE_URL"):
-            sys.exit(f"PostgreSQL is not reachable at the given URL")
+            sys.exit("PostgreSQL is not reachable at the given URL")
         else:
             log("PostgreSQL not reachable: SQLite only")
     for target in targets:
