@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from ..core import audit, auth
 from ..core.calendar import add_working_days, local_date
+from ..rules import deadlines
 from ..core.db import tenant_of, utcnow
 from ..core.errors import AuthenticationRequired, Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identifiers import IdentifierError, parse_bin
@@ -105,13 +106,11 @@ if TYPE_CHECKING:
     from ..core.platform import Platform
 
 __all__ = [
-    "CONFIRMATION_WORKING_DAYS", "TRANSFER_NOTICE_WORKING_DAYS", "WEBHOOK_TOPIC", "ConsentService",
+    "WEBHOOK_TOPIC", "ConsentService",
     "CounterpartyCreated", "Decision", "LegalBasisRef", "NotificationInfo", "SubjectRef", "Withdrawal",
     "consent_for", "expire_all",
 ]
 
-CONFIRMATION_WORKING_DAYS = 15  # L-PD-WITHDRAW: stop (and confirm it) within 15 working days
-TRANSFER_NOTICE_WORKING_DAYS = 10  # L-PD-TRANSFER: tell the subject within 10 working days
 WEBHOOK_TOPIC = "consent.withdrawn"
 KANTARA_VERSION = "KI-CR-v1.1.0"
 TOKEN_PREFIX = "qcp_"
@@ -404,6 +403,11 @@ class ConsentService:
 
     def __repr__(self) -> str:
         return f"ConsentService(db={self.platform.db.dialect})"
+
+    def working_days(self, code: str, at: datetime) -> int:
+        """The legal deadline in working days on ``at``'s day, from the rule packs (L-PD-WITHDRAW: processors stop
+        and confirm within 15 working days; L-PD-TRANSFER: the subject is told within 10)."""
+        return deadlines.working_days(code, local_date(at), stricter=self.platform.settings.rules_stricter_profile)
 
     def close(self) -> None:
         self.decisions.close()
@@ -1048,7 +1052,7 @@ class ConsentService:
             except SubjectErased:
                 shredded = False  # erased earlier (e.g. on the subject's demand): nothing left to destroy
 
-        deadline = add_working_days(now, CONFIRMATION_WORKING_DAYS)
+        deadline = add_working_days(now, self.working_days(deadlines.WITHDRAWAL_STOP, now))
         receipt_id = "wr_" + vault_crypto.random_letters()
         taxonomy = self.taxonomy(session)
         body = {
@@ -1275,7 +1279,7 @@ class ConsentService:
         row = Transfer(organization_id=org, consent_id=consent.id, counterparty_id=counterparty.id,
                        data_categories=categories, transferred_at=now, actor=actor, country=counterparty.country,
                        cross_border=cross_border, notify_subject=notify,
-                       notify_deadline=add_working_days(now, TRANSFER_NOTICE_WORKING_DAYS) if notify else None)
+                       notify_deadline=add_working_days(now, self.working_days(deadlines.TRANSFER_NOTICE, now)) if notify else None)
         session.add(row)
         session.flush()
         self._event(session, consent, EVENT_TRANSFER, actor, consent.status, from_status=consent.status, at=now,

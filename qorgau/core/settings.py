@@ -90,6 +90,14 @@ class Settings(BaseSettings):
                                         "consent or legal basis per subject; 'strict' also refuses purpose codes "
                                         "outside the taxonomy.")
 
+    # --- the law as code: rule packs (qorgau/rules/) ---
+    rules_extra_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Directories of the operator's own rule packs (*.yaml, read recursively) loaded next to the "
+                    "built-in ones (a JSON list or os.pathsep-separated).")
+    rules_stricter_profile: bool = Field(
+        default=False, description="Also apply the 'stricter' rule packs ([plan] proposals, not yet law) by default.")
+
     # --- login throttling (qorgau/core/throttle.py) ---
     login_max_failures: int = Field(
         default=5, ge=1, le=1000, description="Wrong passwords for one account name within the window before "
@@ -108,7 +116,7 @@ class Settings(BaseSettings):
         default=24.0, gt=0, le=24 * 90, description="Throttle rows quiet for this long (and not locked) are "
                                                      "deleted; the lockout escalation is forgotten with them.")
 
-    @field_validator("scan_roots", mode="before")
+    @field_validator("scan_roots", "rules_extra_dirs", mode="before")
     @classmethod
     def _split_roots(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -76,7 +76,6 @@ OBJECTION_UPHELD = "upheld"         # the decision stands
 OBJECTION_OVERTURNED = "overturned"  # the decision was changed or annulled
 OBJECTION_STATUSES: tuple[str, ...] = (OBJECTION_OPEN, OBJECTION_UPHELD, OBJECTION_OVERTURNED)
 OBJECTION_CHANNELS: tuple[str, ...] = ("portal", "api", "written")
-OBJECTION_WORKING_DAYS = 3  # L-PD-AUTO
 
 
 class DecisionTypePolicy(TenantScoped, Base):

@@ -50,6 +50,7 @@ from ..consent.service import ConsentService, check_webhook_url, consent_for
 from ..core import audit
 from ..core.auth import Role, User
 from ..core.calendar import add_working_days, local_date
+from ..rules import deadlines
 from ..core.db import tenant_of, utcnow
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..vault.service import LOOKUP_TYPES, SubjectErased, check_identifier, vault_for
@@ -73,7 +74,6 @@ from .models import (
     OBJECTION_OPEN,
     OBJECTION_OVERTURNED,
     OBJECTION_UPHELD,
-    OBJECTION_WORKING_DAYS,
     ON_TIMEOUT_ESCALATE,
     OPEN_STATUSES,
     PATH_AUTOMATIC,
@@ -626,6 +626,11 @@ class OversightService:
 
     def __repr__(self) -> str:
         return f"OversightService(db={self.platform.db.dialect})"
+
+    def objection_working_days(self, at: datetime) -> int:
+        """L-PD-AUTO: an objection is decided within 3 working days — read from the rule packs for ``at``'s day."""
+        return deadlines.working_days(deadlines.OBJECTION_DECISION, local_date(at),
+                                      stricter=self.platform.settings.rules_stricter_profile)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -1488,7 +1493,7 @@ class OversightService:
         objection = DecisionObjection(
             organization_id=org, decision_id=row.id, channel=channel, filed_by=filed_by,
             citizen_user_id=citizen_user_id, text_sealed=sealed, human_review_requested=True, filed_at=now,
-            due_on=add_working_days(local_date(now), OBJECTION_WORKING_DAYS), assigned_user_id=assignee,
+            due_on=add_working_days(local_date(now), self.objection_working_days(now)), assigned_user_id=assignee,
             status=OBJECTION_OPEN)
         session.add(objection)
         session.flush()

@@ -11,7 +11,7 @@ again (the page is ``no-store``, the form field is not autocompleted).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -20,7 +20,8 @@ from fastapi.responses import Response
 from ..api.deps import Context
 from ..consent import dashboard
 from ..consent.citizens import DEFAULT_CODE_VALIDITY, citizens_for
-from ..consent.service import CONFIRMATION_WORKING_DAYS, TRANSFER_NOTICE_WORKING_DAYS, consent_for
+from ..consent.service import consent_for
+from ..rules import deadlines
 from ..core.auth import Principal, Role
 from ..core.calendar import ALMATY
 from ..core.errors import InvalidInput
@@ -58,14 +59,16 @@ def _labels() -> dict[str, Any]:
 def consents_page(request: Request) -> Response:
     principal = require_principal(request)
     values: dict[str, Any] = {"can_see": principal.has_any(*READERS), "can_issue": principal.has_any(*ISSUERS)}
+    platform = _platform(request)
+    service, now = consent_for(platform), datetime.now(timezone.utc)
     if values["can_see"]:
-        platform = _platform(request)
         with Context(platform, principal).read() as session:
-            values["overview"] = dashboard.operator_overview(consent_for(platform), session,
+            values["overview"] = dashboard.operator_overview(service, session,
                                                              language=choose_language(request, principal))
     return render(request, "consents.html", principal=principal, active="consents", module=BY_SLUG["consents"],
-                  labels=_labels(), no_access=NO_ACCESS, confirmation_days=CONFIRMATION_WORKING_DAYS,
-                  notice_days=TRANSFER_NOTICE_WORKING_DAYS, local_zone=ALMATY, **values)
+                  labels=_labels(), no_access=NO_ACCESS,
+                  confirmation_days=service.working_days(deadlines.WITHDRAWAL_STOP, now),
+                  notice_days=service.working_days(deadlines.TRANSFER_NOTICE, now), local_zone=ALMATY, **values)
 
 
 def _enroll_page(request: Request, principal: Principal, *, status: int = 200, **values: Any) -> Response:

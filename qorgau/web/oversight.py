@@ -49,7 +49,6 @@ from ..oversight.models import (
     ACTION_UPHOLD,
     LEVEL_REVIEWER,
     LEVEL_SENIOR,
-    OBJECTION_WORKING_DAYS,
     OPEN_STATUSES,
 )
 from ..oversight.policy import LANGS
@@ -211,10 +210,17 @@ def _labels() -> dict[str, Any]:
             "channel": CHANNEL_LABELS, "purpose": REIDENTIFY_PURPOSES, "types": TYPE_LABELS}
 
 
+def _objection_days(request: Request) -> int:
+    """L-PD-AUTO's deadline for deciding an objection today, as the rule packs give it."""
+    from ..oversight.service import oversight_for
+
+    return oversight_for(_platform(request)).objection_working_days(datetime.now(timezone.utc))
+
+
 def _page(request: Request, principal: Principal, template: str, *, status: int = 200, **values: Any) -> Response:
     return render(request, template, principal=principal, status=status, active="decisions",
                   module=BY_SLUG["decisions"], labels=_labels(), local=_local, outcome_text=outcome_text,
-                  action_keys=ACTION_KEYS, bar=FACTOR_BAR, objection_days=OBJECTION_WORKING_DAYS, **values)
+                  action_keys=ACTION_KEYS, bar=FACTOR_BAR, objection_days=_objection_days(request), **values)
 
 
 def _types(service: Any, session: Any) -> dict[str, Any]:
@@ -675,7 +681,7 @@ def _citizen_decision(request: Request, principal: Principal, organization_id: i
 def _portal_page(request: Request, principal: Principal, template: str, *, status: int = 200,
                  **values: Any) -> Response:
     return render(request, template, principal=principal, status=status, active="me", labels=PORTAL_LABELS,
-                  decision_labels=_labels(), objection_days=OBJECTION_WORKING_DAYS, **values)
+                  decision_labels=_labels(), objection_days=_objection_days(request), **values)
 
 
 def portal_labels() -> dict[str, Any]:

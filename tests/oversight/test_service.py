@@ -483,7 +483,7 @@ def test_an_open_objection_past_its_due_date_is_overdue(
     d = _decided(platform, service, org, tenant_a)
     with platform.db.transaction(org) as s:
         o = service.object(s, d.id, channel="api", filed_by="apikey:1",
-                           now=datetime(2025, 1, 6, 6, 0, tzinfo=timezone.utc))
+                           now=datetime(2026, 1, 12, 6, 0, tzinfo=timezone.utc))
     assert o.overdue
     with platform.db.reader(org) as s:
         assert [x.id for x in service.objections(s, overdue_only=True)] == [o.id]
