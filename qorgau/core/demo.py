@@ -44,4 +44,6 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
     seed_consent_demo(platform)  # purposes, processors, a verified demo citizen and their consents
     from qorgau.oversight.demo import seed_oversight_demo
     seed_oversight_demo(platform)  # an AI system, a review queue, a decision the demo citizen can contest
+    from qorgau.aisystems.demo import seed_aisystems_demo
+    seed_aisystems_demo(platform)  # registered AI systems with questionnaires, classified by the rule packs
     return logins
