@@ -116,6 +116,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     task = asyncio.create_task(_sign_periodically(platform, interval)) if interval > 0 else None
     scan_workers = datamap.jobs.start_workers(platform)  # settings.scan_workers threads (0: none)
     consent_dispatcher = consent_routes.start_dispatcher(platform)  # webhook outbox (QORGAU_CONSENT_DISPATCHER)
+    from ..aisystems.register import reclassify_at_startup
+    await asyncio.to_thread(reclassify_at_startup, platform)  # rule packs changed → re-classify AI systems
     try:
         yield
     finally:
@@ -214,6 +216,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from .routes import oversight as oversight_routes  # AI decisions held for human approval (issue 6)
 
     app.include_router(oversight_routes.router, prefix="/api/v1")
+    from .routes import aisystems as aisystems_routes, public_register, regulator  # the AI register (issue 7)
+
+    for module in (aisystems_routes, regulator, public_register):
+        app.include_router(module.router, prefix="/api/v1")
     from .routes import vault as vault_routes  # the identity vault; install() also checks the master key
 
     vault_routes.install(app)

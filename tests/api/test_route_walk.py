@@ -18,6 +18,7 @@ from qorgau.api.app import route_table
 from qorgau.core import audit
 from qorgau.core.platform import Platform
 
+from .aisystems_helpers import aisystems_objects
 from .datamap_helpers import a_data_source_of, a_scan_job_of
 from .vault_helpers import an_erasure_certificate_of
 
@@ -39,9 +40,17 @@ OWNED_BY: dict[str, Callable[[Platform, Tenant], int]] = {
     "certificate_id": an_erasure_certificate_of,  # vault (issue 4)
     **{name: (lambda p, t, name=name: oversight_objects(p, t)[name]) for name in (  # oversight (issue 6)
         "decision_id", "objection_id", "system_code", "type_code")},
+    **{name: (lambda p, t, name=name: aisystems_objects(p, t)[name]) for name in (  # AI register (issue 7)
+        "system_id", "obligation_id", "application_id", "trusted_id", "register_id")},
+    "rule_id": lambda p, t: "no.such-rule",  # rule packs are public law, owned by no tenant: an unknown id is 404
 }
 # Paths that are public on purpose (they reveal only hashes and sizes, never tenant data).
 PUBLIC = {"/api/v1/audit/tree-head", "/api/v1/audit/public-key", "/api/v1/audit/consistency"}
+# The public AI register and the law as code (issue 7): public systems and included trusted entries only.
+PUBLIC |= {"/api/v1/public/ai-systems", "/api/v1/public/ai-systems.csv", "/api/v1/public/trusted-systems",
+           "/api/v1/public/rules"}
+# The regulator supervises every operator on purpose (tenant keys in these tests carry the regulator role too).
+PUBLIC |= {"/api/v1/regulator/ai-systems", "/api/v1/regulator/trusted-requests", "/api/v1/regulator/sandbox"}
 
 
 def api_routes(server: LiveServer) -> list[tuple[str, str]]:
