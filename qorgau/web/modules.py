@@ -141,7 +141,7 @@ MODULES: tuple[Module, ...] = (
         N_("Keeps the register of AI systems and a public register for citizens."),
         N_("Classifies risk and autonomy and lists the obligations that follow, each with its article."),
         N_("Flags prohibited functionality and tracks trusted-list audits."),
-    ), _rules("L-AI-RISK", "L-AI-AUTONOMY", "L-AI-TRUSTED", "L-AI-PROHIBITED")),
+    ), _rules("L-AI-RISK", "L-AI-AUTONOMY", "L-AI-TRUSTED", "L-AI-PROHIBITED"), enabled=True),
     Module("labels", "/labels", N_("Labels"), N_(
         "Marks synthetic content with a signed machine-readable label and a visible warning."), (
         N_("Attaches signed content credentials (C2PA) to synthetic images, audio, video and text."),

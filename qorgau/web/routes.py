@@ -576,6 +576,9 @@ def mount_web(app: FastAPI) -> None:
     from .oversight import router as oversight_router  # AI decisions: queue, decision, objections (issue 6)
 
     app.include_router(oversight_router)
+    from .aisystems import router as aisystems_router  # AI register, public register (/register), the law (/law)
+
+    app.include_router(aisystems_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:
