@@ -654,6 +654,7 @@ class _Translator:
         self.i = 0
         self.namespaces = namespaces
         self.used: set[str] = set()
+        self.temps = 0
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -678,7 +679,7 @@ class _Translator:
             parts.append(self.and_())
         if len(parts) == 1:
             return parts[0]
-        return f"_or({', '.join(c for c, _ in parts)})", _NOCONST
+        return self.logical([c for c, _ in parts], decisive="True"), _NOCONST
 
     def and_(self) -> tuple[str, Any]:
         parts = [self.relation()]
@@ -687,7 +688,19 @@ class _Translator:
             parts.append(self.relation())
         if len(parts) == 1:
             return parts[0]
-        return f"_and({', '.join(c for c, _ in parts)})", _NOCONST
+        return self.logical([c for c, _ in parts], decisive="False"), _NOCONST
+
+    def logical(self, parts: list[str], decisive: str) -> str:
+        """CEL's commutative && (decisive False) or || (decisive True), inlined: the decisive value wins
+        wherever it is; else all the other boolean gives it; else ERR. Temporaries are unique per node."""
+        other = "True" if decisive == "False" else "False"
+        names = []
+        for _ in parts:
+            self.temps += 1
+            names.append(f"_l{self.temps}")
+        first = " or ".join(f"({n} := {c}) is {decisive}" for n, c in zip(names, parts))
+        rest = " and ".join(f"{n} is {other}" for n in names)
+        return f"({decisive} if ({first}) else ({other} if ({rest}) else ERR))"
 
     def relation(self) -> tuple[str, Any]:
         left = self.unary()
