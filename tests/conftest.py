@@ -98,6 +98,14 @@ def make_tenant(platform: Platform, label: str, serial: int) -> Tenant:
         return Tenant(org.id, bin_, users, secret, key.id)
 
 
+def make_authority(platform: Platform, tenant: Tenant) -> Tenant:
+    """Register the tenant's organization as the authorized body: its ``regulator`` users and keys then act
+    across organizations (trusted lists, sandbox decisions)."""
+    with platform.db.transaction() as s:
+        auth.set_authority(s, tenant.org_id, True, actor="test")
+    return tenant
+
+
 @pytest.fixture
 def tenant_a(platform: Platform) -> Tenant:
     return make_tenant(platform, "alpha", 11)

@@ -44,6 +44,7 @@ from ..core import audit
 from ..core.auth import ApiKey, Organization, Principal, Role, User
 from ..core.calendar import local_date
 from ..core.db import TENANT_KEY, tenant_of, utcnow
+from ..core.auth import require_authority
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..core.platform import shared
 from .maturity import FORMULA_VERSION, MATURITY_FORMULA, MaturityComponent, MaturityView, compute_maturity
@@ -404,6 +405,7 @@ class AiGovernance:
                                    field="actor")
         if REGULATOR_ROLE not in roles:
             raise PermissionDenied("this action needs the role: regulator", field="actor")
+        require_authority(session, org)  # the regulator role counts only in the authorized body's organization
         return name, org
 
     @staticmethod
@@ -966,3 +968,11 @@ def snapshot_all(platform: Platform, *, on: date | None = None) -> dict[int, flo
         with platform.db.transaction(org) as session:
             out[org] = service.snapshot_maturity(session, on=on).score
     return out
+
+
+def run_periodic(platform: Platform) -> None:
+    """The server's hourly governance job: close ended sandboxes (re-opening the obligations they relaxed) and
+    store today's maturity index of every organization (an upsert per day, for the trend)."""
+    with platform.db.transaction() as session:
+        governance_for(platform).sweep_sandboxes(session)
+    snapshot_all(platform)

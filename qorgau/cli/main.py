@@ -203,12 +203,30 @@ def db_current() -> None:
 @orgs_app.command("create")
 @friendly_errors
 def orgs_create(name: Annotated[str, typer.Option(help="Legal name.")],
-                bin: Annotated[str, typer.Option("--bin", help="12-digit BIN (checksum-validated).")]) -> None:
-    """Register an organization."""
+                bin: Annotated[str, typer.Option("--bin", help="12-digit BIN (checksum-validated).")],
+                authority: Annotated[bool, typer.Option(
+                    "--authority", help="The authorized body (the regulator): its regulator users act across "
+                                        "organizations (trusted lists, sandbox decisions).")] = False) -> None:
+    """Register an organization (an operator, or with --authority the regulator)."""
     platform = _open()
     with platform.db.transaction() as s:
-        org = auth.create_organization(s, name=name, bin=bin, actor=CLI_ACTOR)
-        out.print(f"organization {org.id} created")
+        org = auth.create_organization(s, name=name, bin=bin, actor=CLI_ACTOR, is_authority=authority)
+        out.print(f"organization {org.id} created" + (" (the authorized body)" if authority else ""))
+
+
+@orgs_app.command("authority")
+@friendly_errors
+def orgs_authority(bin: Annotated[str, typer.Argument(help="BIN of the organization.")],
+                   revoke: Annotated[bool, typer.Option("--revoke", help="Make it an operator again.")] = False) -> None:
+    """Make an organization the authorized body (the regulator), or revoke that. Only the platform's administrator
+    can: an operator granting its own staff the regulator role gets nothing beyond its own organization."""
+    platform = _open()
+    with platform.db.transaction() as s:
+        org = auth.find_organization_by_bin(s, bin)
+        if org is None:
+            raise QorgauError("no organization with this BIN", field="bin")
+        auth.set_authority(s, org.id, not revoke, actor=CLI_ACTOR)
+        out.print(f"organization {org.id} is {'an operator' if revoke else 'the authorized body'}")
 
 
 @orgs_app.command("list")
@@ -216,10 +234,11 @@ def orgs_create(name: Annotated[str, typer.Option(help="Legal name.")],
 def orgs_list() -> None:
     """List organizations."""
     platform = _open()
-    table = Table("id", "BIN", "name", "demo")
+    table = Table("id", "BIN", "name", "demo", "authority")
     with platform.db.reader() as s:
         for org in auth.list_organizations(s):
-            table.add_row(str(org.id), org.bin, org.name, "yes" if org.is_demo else "")
+            table.add_row(str(org.id), org.bin, org.name, "yes" if org.is_demo else "",
+                          "yes" if org.is_authority else "")
     out.print(table)
 
 

@@ -333,15 +333,18 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def start_in_server(platform: Platform) -> Dispatcher | None:
     """The API server's dispatcher thread (``QORGAU_CONSENT_DISPATCHER``), with the periodic sweeps: consent
-    expiry, and the AI-decision review deadlines (escalate or reject, never approve — L-PD-AUTO)."""
+    expiry, the AI-decision review deadlines (escalate or reject, never approve — L-PD-AUTO), and hourly the
+    AI governance job (ended sandboxes closed, today's maturity index stored)."""
     if not platform.settings.consent_dispatcher:
         return None
+    from qorgau.aisystems.governance import run_periodic as governance_periodic
     from qorgau.oversight.service import sweep_all
 
     from .service import expire_all
 
     return Dispatcher(platform, periodic=[(60.0, lambda: expire_all(platform)),
-                                          (60.0, lambda: sweep_all(platform))]).start()
+                                          (60.0, lambda: sweep_all(platform)),
+                                          (3600.0, lambda: governance_periodic(platform))]).start()
 
 
 __all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "Claimed", "Dispatcher",

@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, func, select, update
+from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, false, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..identifiers import IdentifierError, parse_bin
@@ -68,10 +68,15 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(300))
     bin: Mapped[str] = mapped_column(String(12), unique=True)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The authorized body (the regulator) rather than an operator. Its users and keys with the ``regulator`` role
+    # act across organizations (trusted lists, sandbox decisions, the national registers). Only the platform's
+    # administrator sets it (``qorgau orgs create --authority`` / ``orgs authority``): an operator that grants its
+    # own staff the regulator role gets nothing beyond its own organization.
+    is_authority: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
-        return f"Organization(id={self.id}, demo={self.is_demo})"
+        return f"Organization(id={self.id}, demo={self.is_demo}, authority={self.is_authority})"
 
 
 class User(TenantScoped, Base):
@@ -190,7 +195,8 @@ def new_one_time_password() -> str:
 # --- organizations -----------------------------------------------------------------------------
 
 
-def create_organization(session: Session, *, name: str, bin: str, actor: str, is_demo: bool = False) -> Organization:
+def create_organization(session: Session, *, name: str, bin: str, actor: str, is_demo: bool = False,
+                        is_authority: bool = False) -> Organization:
     name = name.strip()
     if not name or len(name) > 300:
         raise InvalidInput("organization name must be 1–300 characters", field="name")
@@ -200,12 +206,40 @@ def create_organization(session: Session, *, name: str, bin: str, actor: str, is
         raise InvalidInput(f"BIN is invalid: {exc.reason}", field="bin") from None
     if session.scalar(select(Organization.id).where(Organization.bin == parsed.value)) is not None:
         raise Conflict("an organization with this BIN already exists", field="bin")
-    org = Organization(name=name, bin=parsed.value, is_demo=is_demo)
+    org = Organization(name=name, bin=parsed.value, is_demo=is_demo, is_authority=is_authority)
     session.add(org)
     session.flush()
     audit.record(session, actor=actor, action="organization.create", object_type="organization",
-                 object_id=str(org.id), organization_id=org.id, details={"demo": is_demo})
+                 object_id=str(org.id), organization_id=org.id, details={"demo": is_demo, "authority": is_authority})
     return org
+
+
+def set_authority(session: Session, organization_id: int, authority: bool, *, actor: str) -> Organization:
+    """Make an organization the authorized body (the regulator), or an operator again. A platform
+    administrator's act (the CLI), never an operator's: it is what lets ``regulator`` users act across
+    organizations."""
+    org = get_organization(session, organization_id)
+    if org.is_authority != authority:
+        org.is_authority = authority
+        audit.record(session, actor=actor, action="organization.authority", object_type="organization",
+                     object_id=str(org.id), organization_id=org.id, details={"authority": authority})
+    return org
+
+
+def require_authority(session: Session, principal_or_org: "Principal | int") -> None:
+    """Refuse a cross-organization regulator action unless the caller holds the ``regulator`` role in the
+    authorized body (an organization registered as the authority)."""
+    if isinstance(principal_or_org, Principal):
+        if not principal_or_org.has_any(Role.REGULATOR):
+            raise PermissionDenied("this action needs the role: regulator", field="actor")
+        organization_id = principal_or_org.organization_id
+    else:
+        organization_id = principal_or_org
+    is_authority = session.execute(select(Organization.is_authority).where(Organization.id == organization_id)
+                                   .execution_options(qorgau_cross_tenant=True)).scalar()
+    if not is_authority:
+        raise PermissionDenied("only the authorized body acts across organizations: this organization is not "
+                               "registered as the regulator", field="organization")
 
 
 def get_organization(session: Session, organization_id: int) -> Organization:

@@ -16,6 +16,13 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("demo-regulator", "Demo Regulator", ("regulator",), "ru"),
     ("demo-citizen", "Demo Citizen", ("citizen",), "kk"),
 )
+# The authorized body (the regulator) is an organization of its own: its regulator decides trusted-list requests
+# and sandbox applications of every operator. ``demo-regulator`` above is the operator's internal controller.
+DEMO_AUTHORITY_BIN = "990140004654"  # the other checksum-valid test BIN from LEGAL.md's vectors
+DEMO_AUTHORITY_NAME = "DEMO — Authorized body for personal data and AI (demo regulator, not a real authority)"
+DEMO_AUTHORITY_USERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("demo-authority", "Demo Authorized Body Inspector", ("regulator",), "ru"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,15 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
                                            roles=list(roles), actor="system:demo", language=language)
             assert password is not None
             logins.append(DemoLogin(username, roles, password))
+        if auth.find_organization_by_bin(session, DEMO_AUTHORITY_BIN) is None:
+            authority = auth.create_organization(session, name=DEMO_AUTHORITY_NAME, bin=DEMO_AUTHORITY_BIN,
+                                                 actor="system:demo", is_demo=True, is_authority=True)
+            for username, name, roles, language in DEMO_AUTHORITY_USERS:
+                _, password = auth.create_user(session, organization_id=authority.id, username=username,
+                                               display_name=name, roles=list(roles), actor="system:demo",
+                                               language=language)
+                assert password is not None
+                logins.append(DemoLogin(username, roles, password))
     from qorgau.consent.demo import seed_consent_demo  # here: qorgau.consent imports this module
     seed_consent_demo(platform)  # purposes, processors, a verified demo citizen and their consents
     from qorgau.oversight.demo import seed_oversight_demo

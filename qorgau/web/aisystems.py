@@ -410,6 +410,11 @@ def _regulator(request: Request, csrf_token: str | None = None) -> tuple[Princip
     principal = require_principal(request)
     if not principal.has_any(*REGULATORS):
         return principal, error_page(request, 403, principal=principal)
+    try:
+        with _platform(request).db.reader() as session:
+            auth.require_authority(session, principal)  # the regulator role counts only in the authorized body
+    except PermissionDenied:
+        return principal, error_page(request, 403, principal=principal)
     if csrf_token is not None and not csrf_valid(request, principal, csrf_token):
         return principal, error_page(request, 403, principal=principal)
     return principal, None

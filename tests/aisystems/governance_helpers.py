@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_authority
 
 from qorgau.aisystems.governance import AiGovernance, governance_for
 from qorgau.aisystems.register import register_for
@@ -182,7 +183,10 @@ def record_audit(gov: AiGovernance, platform: Platform, org: int, system_id: int
 
 
 def principal(platform: Platform, tenant: Any, role: str) -> Principal:
-    """The tenant's user of ``role`` as the API would resolve it."""
+    """The tenant's user of ``role`` as the API would resolve it (a regulator's organization is made the
+    authorized body, as the platform's administrator would)."""
+    if role == "regulator":
+        make_authority(platform, tenant)
     user_id = tenant.users[role][0]
     with platform.db.reader() as s:
         user = auth.get_user(s, user_id)

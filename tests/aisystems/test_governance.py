@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from qorgau.aisystems.governance import governance_for
+from qorgau.core import auth
 from qorgau.core.audit import AuditEntry
+from qorgau.core.auth import Principal
 from qorgau.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from qorgau.core.platform import Platform
 
@@ -221,3 +223,23 @@ def test_operators_see_only_their_own_systems_audits_and_requests(platform, tena
     with platform.db.reader(tenant_b.org_id) as s:
         with pytest.raises(NotFound):
             gov.trusted_entry(s, entry.id)
+
+
+def test_an_operator_that_grants_itself_the_regulator_role_decides_nothing_for_others(platform, tenant_a, tenant_b):
+    """The regulator role counts only in the authorized body: an operator's admin can hand its staff the role,
+    but that must not let them include their rivals' systems or read every operator's queue."""
+    gov = governance_for(platform)
+    system = high_risk(platform, tenant_a.org_id)
+    entry_id = _request(platform, tenant_a.org_id, system, record_audit(gov, platform, tenant_a.org_id, system))
+    with platform.db.reader() as s:
+        user = auth.get_user(s, tenant_b.users["regulator"][0])
+        self_made = Principal("user", user.id, user.organization_id, frozenset(user.roles))
+    for attempt in (lambda s: gov.decide_trusted(s, entry_id, include=True, actor=self_made),
+                    lambda s: gov.trusted_requests(s, actor=self_made),
+                    lambda s: gov.sandboxes(s, actor=self_made)):
+        with platform.db.transaction() as s:
+            with pytest.raises(PermissionDenied) as err:
+                attempt(s)
+            assert err.value.field == "organization"
+    with platform.db.reader(tenant_a.org_id) as s:
+        assert gov.trusted_requests(s)[0].status == "requested"  # nothing was decided

@@ -18,7 +18,7 @@ from qorgau.core.db import utcnow
 from qorgau.core.platform import Platform
 from qorgau.rules import reload_rulebook, rulebook
 
-from conftest import LiveServer, Tenant
+from conftest import LiveServer, Tenant, make_authority
 from aisystems.conftest import chatbot, credit_scoring, emotion_detector, register_system
 
 # An operator's own pack (as `rules_extra_dirs` would add): people talking to the system must be told within
@@ -126,6 +126,7 @@ def test_a_sandbox_relaxes_a_relaxable_obligation(platform: Platform, tenant_a: 
         application = governance.apply_sandbox(
             s, title="Grid pilot", description="Testing the grid model before its audit", system_ids=[record.id],
             requested_relaxations=["ai.high.audit"], actor=f"user:{tenant_a.users['dpo'][0]}")
+    make_authority(platform, tenant_b)  # the regulator's organization is the authorized body
     with platform.db.transaction() as s:
         governance.decide_sandbox(s, application.id, approve=True, ends_on=local_date(utcnow()) + timedelta(days=90),
                                   actor=f"user:{tenant_b.users['regulator'][0]}")

@@ -254,3 +254,17 @@ def test_a_system_declared_by_oversight_without_a_questionnaire_can_be_a_member(
     assert view.system_ids == sorted([declared, generator])
     assert obligations(platform, tenant_a.org_id, generator)[LABEL_RULE] == ("relaxed", app_id)
     assert obligations(platform, tenant_a.org_id, declared) == {}
+
+
+def test_the_servers_hourly_governance_job_sweeps_sandboxes_and_stores_todays_maturity(platform, tenant_a, tenant_b):
+    from qorgau.aisystems.governance import run_periodic
+    from qorgau.aisystems.models import MaturitySnapshot
+
+    _generator(platform, tenant_a.org_id)
+    run_periodic(platform)
+    run_periodic(platform)  # an hour later: the same day's snapshot is updated, not duplicated
+    with platform.db.reader(tenant_a.org_id) as s:
+        rows = list(s.scalars(select(MaturitySnapshot)))
+    assert [r.computed_on for r in rows] == [_today()] and rows[0].score is not None
+    with platform.db.reader(tenant_b.org_id) as s:
+        assert list(s.scalars(select(MaturitySnapshot))) == []  # nothing to judge there, nothing stored

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from conftest import LiveServer, Tenant, make_tenant
+from conftest import LiveServer, Tenant, make_authority, make_tenant
 from qorgau.api.app import route_table
 from qorgau.core import auth
 from qorgau.core.calendar import local_date
@@ -29,7 +29,7 @@ def key_with(platform: Platform, server: LiveServer, tenant: Tenant, *roles: str
 
 @pytest.fixture
 def regulator(platform: Platform, live_server: LiveServer) -> httpx.Client:
-    supervisor = make_tenant(platform, "agency", 33)  # the authorized body: an organization of its own
+    supervisor = make_authority(platform, make_tenant(platform, "agency", 33))  # the authorized body
     with key_with(platform, live_server, supervisor, "regulator") as c:
         yield c
 
@@ -154,3 +154,13 @@ def test_an_approved_sandbox_relaxes_the_obligations_it_grants(operator: httpx.C
     duties = {o["rule_id"]: o for o in operator.get("/api/v1/ai-register/obligations",
                                                     params={"system_id": system_id}).json()}
     assert duties[RELAXABLE_RULE]["status"] == "open"
+
+
+def test_a_regulator_key_of_an_operator_is_refused_every_regulator_route(platform: Platform, live_server: LiveServer,
+                                                                         tenant_a: Tenant) -> None:
+    """An operator may give its own keys the regulator role; only the authorized body's count across operators."""
+    with key_with(platform, live_server, tenant_a, "regulator") as self_made:
+        for method, url in REGULATOR_ROUTES:
+            r = self_made.request(method, url, json={"include": True, "reason": "x", "approve": False})
+            assert r.status_code == 403, f"{method} {url}: {r.status_code}"
+            assert r.json()["error"]["field"] == "organization"

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import make_authority  # tests/conftest.py
 
 from qorgau.aisystems.governance import governance_for
 from qorgau.aisystems.models import MaturitySnapshot
@@ -275,6 +276,7 @@ def test_the_regulator_includes_a_system_in_the_trusted_list_and_it_appears_publ
     page.get_by_role("button", name="Log out").click()
 
     # The regulator (another organization) decides; refusing needs a reason.
+    make_authority(platform, tenant_b)  # the authorized body's regulator decides
     _, username, password = tenant_b.users["regulator"]
     log_in(page, server, username, password)
     page.goto(f"{server.url}/ai-systems")
@@ -423,6 +425,7 @@ def test_a_sandbox_application_is_sent_and_approved(page: Any, server: LiveServe
     expect(page.get_by_test_id("applications").get_by_test_id("sandbox-status")).to_have_text("Submitted")
     page.get_by_role("button", name="Log out").click()
 
+    make_authority(platform, tenant_b)  # the authorized body's regulator decides
     _, username, password = tenant_b.users["regulator"]
     log_in(page, server, username, password)
     page.goto(f"{server.url}/ai-systems/regulator")
@@ -536,6 +539,7 @@ def test_a_regulator_cannot_decide_on_its_own_organizations_system(server: LiveS
                                         .date() - timedelta(days=3), covers_training_data=True,
                                         prohibited_functionality_found=False, result="passed", actor=admin)
         entry = governance.request_trusted(session, system_id, sector="energy", audit_id=audit.id, actor=admin)
+    make_authority(platform, tenant_a)  # even the authorized body's own systems are not its to decide
     _, username, password = tenant_a.users["regulator"]
     with browser_client(server, **{"Accept-Language": "en"}) as regulator:
         http_log_in(regulator, username, password)

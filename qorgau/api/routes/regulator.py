@@ -31,7 +31,15 @@ from ..schemas_aisystems import (RiskLevel, SandboxClosureIn, SandboxDecisionIn,
 
 router = APIRouter(tags=["regulator"])
 
-RegulatorCtx = Annotated[Context, Depends(requires(Role.REGULATOR))]
+def _authority(ctx: Annotated[Context, Depends(requires(Role.REGULATOR))]) -> Context:
+    """The regulator role of the authorized body (checked before the request body is read): an operator that
+    gives its own keys the role gets 403 here."""
+    with ctx.platform.db.reader() as session:
+        auth.require_authority(session, ctx.principal)
+    return ctx
+
+
+RegulatorCtx = Annotated[Context, Depends(_authority)]
 TrustedId = Annotated[int, Path(ge=0, le=MAX_ID, description="A trusted-list request or entry.")]
 ApplicationId = Annotated[int, Path(ge=0, le=MAX_ID, description="A sandbox application.")]
 
