@@ -48,6 +48,7 @@ from ..core.auth import require_authority
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..core.platform import shared
 from .maturity import FORMULA_VERSION, MATURITY_FORMULA, MaturityComponent, MaturityView, compute_maturity
+from .checks import text as _text
 from .models import (
     AUDIT_RESULTS,
     SANDBOX_STATUSES,
@@ -209,28 +210,6 @@ def _today() -> date:
 def _int_id(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInput("must be a positive integer id", field=field)
-    return value
-
-
-def _no_pd(value: str, field: str) -> None:
-    try:
-        audit.assert_no_personal_data({field: value})
-    except InvalidInput:
-        raise InvalidInput("must not contain personal data (identifiers, phone numbers, e-mail addresses)",
-                           field=field) from None
-
-
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput("is required", field=field)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput("must be text", field=field)
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"must be at most {limit} characters", field=field)
-    _no_pd(value, field)
     return value
 
 

@@ -41,6 +41,7 @@ from ..core.calendar import add_working_days, local_date
 from ..core.db import tenant_of, utcnow
 from ..core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, QorgauError
 from ..core.platform import shared
+from .checks import text as _text
 from .models import (
     CLASSIFICATION_TRIGGERS,
     OBLIGATION_STATUSES,
@@ -93,28 +94,6 @@ def _actor(actor: Any) -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 64:
         raise InvalidInput("actor must be 1–64 characters (an id such as 'user:12', never a name)", field="actor")
     return actor
-
-
-def _no_pd(value: str, field: str) -> None:
-    try:
-        audit.assert_no_personal_data({field: value})
-    except InvalidInput:
-        raise InvalidInput("must not contain personal data (identifiers, phone numbers, e-mail addresses)",
-                           field=field) from None
-
-
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput("is required", field=field)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput("must be text", field=field)
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"must be at most {limit} characters", field=field)
-    _no_pd(value, field)
-    return value
 
 
 def _org(session: Session) -> int:
