@@ -38,7 +38,7 @@ def classify_ai_system(facts: dict[str, Any], as_of: date) -> dict[str, Any]:
     prohibitions: set[str] = set()
     obligations: set[str] = set()
     notices: set[str] = set()
-    risk = "minimal"
+    risk = None                     # no risk class before the AI law (Evaluation.law_in_force false)
     autonomy = None
     violation = False
     ai_law = as_of >= AI_LAW
@@ -47,6 +47,7 @@ def classify_ai_system(facts: dict[str, Any], as_of: date) -> dict[str, Any]:
 
     if ai_law:
         # risk (Art. 17 p. 1) and autonomy (Art. 17 p. 2)
+        risk = "minimal"
         if high:
             risk = "high"
         elif impact in MEDIUM_IMPACT:

@@ -620,6 +620,7 @@ class AiRegister:
             "autonomy_reasons": [_finding(f) for f in evaluation.autonomy_reasons],
             "missing_facts": missing,
             "undecided": [{"rule_id": r, "missing": list(p)} for r, p in evaluation.undecided],
+            "law_in_force": evaluation.law_in_force,  # False: no risk rule in force that day (before the AI law)
         }
         packs = [{"id": p.id, "version": p.version, "digest": p.digest} for p in book.packs]
         previous = self._current(session, row.id)
@@ -1078,7 +1079,7 @@ def _view(cid: int | None, system_id: int, seq: int | None, as_of: date, profile
         risk_reasons=list(result.get("risk_reasons", [])), autonomy_reasons=list(result.get("autonomy_reasons", [])),
         missing_facts=list(result.get("missing_facts", [])), undecided=list(result.get("undecided", [])),
         packs=packs, packs_digest=digest, profiles=profiles, diff=diff, trigger=trigger, created_at=created_at,
-        created_by=created_by, persisted=persisted)
+        created_by=created_by, persisted=persisted, law_in_force=bool(result.get("law_in_force", True)))
 
 
 def _with_secret(record: SystemRecord, secret: str | None) -> SystemRecord:

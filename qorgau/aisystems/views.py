@@ -81,6 +81,8 @@ class ClassificationView:
     created_at: datetime | None
     created_by: str | None
     persisted: bool = True
+    #: False when no risk rule was in force on ``as_of`` (the AI law not yet): risk and autonomy are None
+    law_in_force: bool = True
 
     def __repr__(self) -> str:
         return (f"ClassificationView(id={self.id}, system={self.system_id}, seq={self.seq}, as_of={self.as_of}, "
@@ -102,6 +104,7 @@ class ClassificationView:
             "undecided": self.undecided, "packs": self.packs, "packs_digest": self.packs_digest,
             "profiles": self.profiles, "diff": self.diff, "trigger": self.trigger,
             "created_at": _iso(self.created_at), "created_by": self.created_by, "persisted": self.persisted,
+            "law_in_force": self.law_in_force,
         }
 
 

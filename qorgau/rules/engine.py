@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import threading
+from itertools import compress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidInput, NotFound
-from .facts import DEFAULT_CATALOG, FactCatalog, empty_catalog, facts_from_flat, load_catalog
+from .facts import DEFAULT_CATALOG, FactCatalog, _timestamp, empty_catalog, facts_from_flat, load_catalog
 from .loader import (
     AUTONOMY,
     LEVELS,
     PROFILES,
+    ERR,
     Citation,
     Example,
     Pack,
@@ -107,6 +109,11 @@ class Evaluation:
     obligations: list[Finding] = field(default_factory=list)
     notices: list[Finding] = field(default_factory=list)
     deadlines: list[Finding] = field(default_factory=list)  # deadline rules whose condition holds (an event)
+    #: whether any rule classifying risk (``risk_level``; for AI systems, the AI law's) is in force on ``as_of``
+    #: for this subject and these profiles. When not, ``risk_level`` (and, with no autonomy rule in force,
+    #: ``autonomy_level``) is None: there is no risk class to claim, not "minimal" — e.g. an AI system as of a
+    #: date before the AI law.
+    law_in_force: bool = True
 
     @property
     def prohibited(self) -> bool:
@@ -122,7 +129,7 @@ class Evaluation:
 
         return {
             "as_of": self.as_of.isoformat(), "profiles": list(self.profiles), "digest": self.digest,
-            "subject": self.subject, "prohibited": self.prohibited,
+            "subject": self.subject, "law_in_force": self.law_in_force, "prohibited": self.prohibited,
             "risk_level": self.risk_level, "risk_reasons": findings(self.risk_reasons),
             "autonomy_level": self.autonomy_level, "autonomy_reasons": findings(self.autonomy_reasons),
             "prohibitions": findings(self.prohibitions), "autonomy_violations": findings(self.autonomy_violations),
@@ -133,22 +140,55 @@ class Evaluation:
         }
 
 
+#: the effect types a finding is sorted into, in the order of _InForce.kinds (anything else: _OTHER)
+_KINDS = ("prohibition", "risk_level", "autonomy_level", "autonomy_constraint", "obligation", "notice", "deadline")
+_OTHER = len(_KINDS)
+
+
 class _InForce:
-    """The rules in force for one (subject, profiles, period): one Python function evaluating every condition
-    of the common subset (``loader.translate_condition``), one CEL program for the others."""
+    """The rules in force for one (subject, profiles, period), and the plan to evaluate them, built once: one
+    Python function evaluating every condition of the common subset (``loader.translate_condition``), one CEL
+    program for the others, each rule's (shared, immutable) finding and the kind of effect it has."""
 
-    __slots__ = ("rules", "fast", "fast_fn", "slow", "slow_facts", "slow_program")
+    __slots__ = ("rules", "fast", "fast_fn", "slow", "slow_facts", "slow_program", "findings", "kinds",
+                 "risk_in_force", "all_fast", "run")
 
-    def __init__(self, rules: list[Rule]) -> None:
+    def __init__(self, rules: list[Rule], findings: Mapping[str, Finding], facts: Any = None) -> None:
         import cel
 
         self.rules = rules
         self.fast = [i for i, r in enumerate(rules) if r.fast is not None]
         self.slow = [i for i, r in enumerate(rules) if r.fast is None]
-        self.fast_fn = compile_conditions([rules[i].fast for i in self.fast]) if self.fast else None  # type: ignore[misc]
+        self.fast_fn = (compile_conditions([rules[i].fast for i in self.fast], bools_only=True)  # type: ignore[misc]
+                        if self.fast else None)
         self.slow_facts = frozenset(p for i in self.slow for p in rules[i].facts_used)
         self.slow_program = (cel.compile("[" + ", ".join(f"({rules[i].when})" for i in self.slow) + "]")
                              if self.slow else None)
+        self.findings = tuple(findings[r.id] for r in rules)
+        self.kinds = tuple(_KINDS.index(r.effect["type"]) if r.effect["type"] in _KINDS else _OTHER for r in rules)
+        self.risk_in_force = any(r.effect["type"] == "risk_level" for r in rules)
+        self.all_fast = bool(rules) and not self.slow
+        # the usual case, every condition in Python: one function checks the facts and decides every rule
+        self.run = (compile_conditions([r.fast for r in rules], bools_only=True, facts=facts.tree)  # type: ignore[misc]
+                    if self.all_fast and facts is not None and facts.tree else None)
+
+
+class _Plan:
+    """What evaluate needs for one (subject, profiles), found once: the profiles in canonical order, the
+    subject's facts and compiled checker, and per day the rules in force and ``as_of`` as a CEL timestamp."""
+
+    __slots__ = ("subject", "profiles", "known", "prepare", "bounds", "days")
+
+    def __init__(self, subject: str, profiles: tuple[str, ...], known: Any, bounds: list[date]) -> None:
+        self.subject, self.profiles, self.known, self.bounds = subject, profiles, known, bounds
+        self.prepare = known.prepare if known is not None else None
+        self.days: dict[date, tuple[_InForce, Any]] = {}
+
+    def day(self, book: "RuleBook", as_of: date) -> tuple[_InForce, Any]:
+        hit = (book._in_force(self.subject, self.profiles, as_of), _timestamp(as_of))
+        if len(self.days) < 4096:  # dates seen; bounded
+            self.days[as_of] = hit
+        return hit
 
 
 def _day(as_of: Any) -> date:
@@ -220,6 +260,7 @@ class RuleBook:
             self._bounds[subject] = sorted(set(marks))
         self._cache: dict[tuple[str, tuple[str, ...], int], _InForce] = {}
         self._cache_lock = threading.Lock()
+        self._plans: dict[tuple[str, Any], _Plan] = {}
 
     def __repr__(self) -> str:
         return f"RuleBook(packs={len(self.packs)}, rules={len(self._rules)}, digest={self.digest[:12]})"
@@ -267,10 +308,24 @@ class RuleBook:
         key = (subject, profiles, period)
         hit = self._cache.get(key)
         if hit is None:
-            hit = _InForce(self.rules(subject=subject, profiles=profiles, as_of=as_of))
+            hit = _InForce(self.rules(subject=subject, profiles=profiles, as_of=as_of), self._findings,
+                           self.facts.subjects.get(subject))
             with self._cache_lock:
                 self._cache.setdefault(key, hit)
         return hit
+
+    def _plan(self, subject: str, profiles: Any) -> "_Plan":
+        chosen = _PROFILES.get(profiles) if profiles.__class__ is tuple else None  # type: ignore[call-overload]
+        if chosen is None:
+            chosen = normalize_profiles(profiles)
+        known = self.facts.subjects.get(subject)
+        if known is None and subject not in self._bounds:
+            raise InvalidInput("unknown subject", field="subject")
+        plan = _Plan(subject, chosen, known, self._bounds.get(subject, []))
+        if profiles.__class__ is tuple and len(self._plans) < 64:
+            with self._cache_lock:
+                plan = self._plans.setdefault((subject, profiles), plan)
+        return plan
 
     def evaluate(self, facts: Mapping[str, Any] | None, *, subject: str = "ai_system", as_of: date,
                  profiles: Iterable[str] | str | None = ("law",)) -> Evaluation:
@@ -278,17 +333,51 @@ class RuleBook:
         keys). Absent or None facts are missing. Bad facts raise :class:`InvalidInput` naming ``facts.<path>``."""
         if as_of.__class__ is not date:
             as_of = _day(as_of)
-        chosen = _PROFILES.get(profiles) if profiles.__class__ is tuple else None  # type: ignore[call-overload]
-        if chosen is None:
-            chosen = normalize_profiles(profiles)
-        if subject not in self.facts.subjects and subject not in self._bounds:
-            raise InvalidInput("unknown subject", field="subject")
-        given = self.facts.validate(subject, facts) if subject in self.facts.subjects else {}
-        in_force = self._in_force(subject, chosen, as_of)
-        context = self.facts.to_cel(subject, given, as_of)
-        outcomes = _decide(in_force, context, given)
+        plan = self._plans.get((subject, profiles)) if profiles.__class__ is tuple else None
+        if plan is None:
+            plan = self._plan(subject, profiles)
+        day = plan.days.get(as_of)
+        if day is None:
+            day = plan.day(self, as_of)
+        in_force, stamp = day
+        chosen = plan.profiles
+        known = plan.known
+        usual = facts.__class__ is dict
+        # the usual case: nested plain dicts, every condition in Python — one compiled function checks the facts
+        # against the catalogue and decides every rule; None when the facts are in another shape or it refuses
+        # them: then the generic validation decides (and raises the precise error)
+        if in_force.run is not None and usual:
+            usual = False  # its check is the compiled one below too: don't run it twice
+            checked = in_force.run(facts, stamp)
+            if checked is not None:
+                given, outcomes = checked
+                if ERR not in outcomes:  # every rule decided (the usual case)
+                    return _combine_decided(as_of, chosen, self.digest, subject, in_force, outcomes)
+                rules = in_force.rules
+                for i, value in enumerate(outcomes):
+                    if value is ERR:
+                        outcomes[i] = _missing(rules[i], given)
+                return _combine(Evaluation(as_of=as_of, profiles=chosen, digest=self.digest, subject=subject),
+                                in_force, outcomes)
+        prepared = plan.prepare(facts) if plan.prepare is not None and usual else None
+        if prepared is not None:
+            given, context = prepared
+            context["as_of"] = stamp
+        else:
+            given = self.facts.validate(subject, facts) if known is not None else {}
+            context = self.facts.to_cel(subject, given, as_of)
+        if in_force.all_fast:
+            outcomes: list[Any] = in_force.fast_fn(context)
+            if ERR not in outcomes:  # every rule decided (the usual case)
+                return _combine_decided(as_of, chosen, self.digest, subject, in_force, outcomes)
+            rules = in_force.rules
+            for i, value in enumerate(outcomes):
+                if value is ERR:
+                    outcomes[i] = _missing(rules[i], given)
+        else:
+            outcomes = _decide(in_force, context, given)
         return _combine(Evaluation(as_of=as_of, profiles=chosen, digest=self.digest, subject=subject),
-                        in_force.rules, outcomes, self._findings)
+                        in_force, outcomes)
 
     # --- embedded examples ---------------------------------------------------------------------------------
 
@@ -368,13 +457,7 @@ def _decide(in_force: _InForce, variables: dict[str, Any],
             given: Mapping[str, Mapping[str, Any]]) -> list[bool | tuple[str, ...]]:
     """Per rule: True/False when decided, or the missing fact paths (a tuple) when not."""
     rules = in_force.rules
-    if in_force.fast_fn is not None and not in_force.slow:  # the usual case: every condition in Python
-        outcomes: list[bool | tuple[str, ...]] = in_force.fast_fn(variables)
-        for i, value in enumerate(outcomes):
-            if value is not True and value is not False:
-                outcomes[i] = _missing(rules[i], given)
-        return outcomes
-    outcomes = [()] * len(rules)
+    outcomes: list[bool | tuple[str, ...]] = [()] * len(rules)
     if in_force.fast_fn is not None:
         for i, value in zip(in_force.fast, in_force.fast_fn(variables)):
             outcomes[i] = value if value is True or value is False else _missing(rules[i], given)
@@ -402,18 +485,61 @@ def _decide(in_force: _InForce, variables: dict[str, Any],
     return outcomes
 
 
-def _combine(ev: Evaluation, rules: list[Rule], outcomes: list[bool | tuple[str, ...]],
-             findings: Mapping[str, Finding]) -> Evaluation:
+def _combine_decided(as_of: date, profiles: tuple[str, ...], digest: str, subject: str, in_force: _InForce,
+                     outcomes: list[Any]) -> Evaluation:
+    """The evaluation when every rule decided (each outcome true or false): the fired rules' shared findings
+    sorted by kind, risk and autonomy from them. The same result :func:`_combine` gives, with less work."""
+    fired = list(compress(in_force.findings, outcomes))
+    prohibitions: list[Finding] = []
+    risk_reasons: list[Finding] = []
+    autonomy_reasons: list[Finding] = []
+    constraints: list[Finding] = []
+    obligations: list[Finding] = []
+    notices: list[Finding] = []
+    deadlines: list[Finding] = []
+    buckets = (prohibitions, risk_reasons, autonomy_reasons, constraints, obligations, notices, deadlines, [])
+    for finding, kind in zip(fired, compress(in_force.kinds, outcomes)):
+        buckets[kind].append(finding)
+    if not in_force.risk_in_force:
+        risk = None
+    elif risk_reasons:
+        if len(risk_reasons) > 1:
+            risk_reasons.sort(key=_risk_order)
+        risk = risk_reasons[0].effect["level"]
+    else:
+        risk = "minimal"
+    autonomy = None
+    if autonomy_reasons:
+        if len(autonomy_reasons) > 1:
+            autonomy_reasons.sort(key=_autonomy_order)
+        autonomy = autonomy_reasons[0].effect["level"]
+    violations = [f for f in constraints if autonomy in f.effect["forbid"]] if autonomy is not None else []
+    return Evaluation(as_of=as_of, profiles=profiles, digest=digest, subject=subject, fired=fired, undecided=[],
+                      missing_facts=[], risk_level=risk, risk_reasons=risk_reasons, autonomy_level=autonomy,
+                      autonomy_reasons=autonomy_reasons, prohibitions=prohibitions, autonomy_violations=violations,
+                      obligations=obligations, notices=notices, deadlines=deadlines,
+                      law_in_force=in_force.risk_in_force)
+
+
+def _risk_order(f: Finding) -> tuple[int, str]:
+    return -LEVELS.index(f.effect["level"]), f.rule_id
+
+
+def _autonomy_order(f: Finding) -> tuple[int, str]:
+    return -AUTONOMY.index(f.effect["level"]), f.rule_id
+
+
+def _combine(ev: Evaluation, in_force: _InForce, outcomes: list[bool | tuple[str, ...]]) -> Evaluation:
+    """The evaluation when some rules are undecided (missing facts) or run in CEL."""
     undecided_risk: list[Rule] = []
     undecided_autonomy: list[Rule] = []
-    constraints: list[Rule] = []
+    constraints: list[tuple[Rule, Finding]] = []
     missing: set[str] = set()
-    for rule, outcome in zip(rules, outcomes):
+    for rule, finding, outcome in zip(in_force.rules, in_force.findings, outcomes):
         if outcome is False:
             continue
         kind = rule.effect["type"]
         if outcome is True:
-            finding = findings[rule.id]
             ev.fired.append(finding)
             if kind == "prohibition":
                 ev.prohibitions.append(finding)
@@ -422,7 +548,7 @@ def _combine(ev: Evaluation, rules: list[Rule], outcomes: list[bool | tuple[str,
             elif kind == "autonomy_level":
                 ev.autonomy_reasons.append(finding)
             elif kind == "autonomy_constraint":
-                constraints.append(rule)
+                constraints.append((rule, finding))
             elif kind == "obligation":
                 ev.obligations.append(finding)
             elif kind == "notice":
@@ -438,14 +564,16 @@ def _combine(ev: Evaluation, rules: list[Rule], outcomes: list[bool | tuple[str,
                 undecided_autonomy.append(rule)
     # L-AI-RISK: the highest level any fired rule gives; "minimal" when none fired. Undecided while a rule
     # that could still raise it is undecided.
-    ev.risk_reasons.sort(key=lambda f: (-LEVELS.index(f.effect["level"]), f.rule_id))
+    # No risk rule in force at all (e.g. before the AI law): no risk class, and the evaluation says so.
+    ev.risk_reasons.sort(key=_risk_order)
     risk = ev.risk_reasons[0].effect["level"] if ev.risk_reasons else "minimal"
     if any(LEVELS.index(r.effect["level"]) > LEVELS.index(risk) for r in undecided_risk):
         risk = None
-    ev.risk_level = risk
+    ev.law_in_force = in_force.risk_in_force
+    ev.risk_level = risk if in_force.risk_in_force else None
     # L-AI-AUTONOMY: the level the fired autonomy rule gives (the highest, should several fire); None when no
     # rule fired or a higher one is undecided.
-    ev.autonomy_reasons.sort(key=lambda f: (-AUTONOMY.index(f.effect["level"]), f.rule_id))
+    ev.autonomy_reasons.sort(key=_autonomy_order)
     autonomy = ev.autonomy_reasons[0].effect["level"] if ev.autonomy_reasons else None
     if undecided_autonomy and (autonomy is None or any(
             AUTONOMY.index(r.effect["level"]) > AUTONOMY.index(autonomy) for r in undecided_autonomy)):
@@ -454,10 +582,10 @@ def _combine(ev: Evaluation, rules: list[Rule], outcomes: list[bool | tuple[str,
     # An autonomy constraint is violated when the system's autonomy is one the rule forbids here; while the
     # autonomy is undecided, so is the constraint.
     autonomy_missing = tuple(sorted({p for r in undecided_autonomy for p in _ev_missing(ev, r.id)}))
-    for rule in constraints:
+    for rule, finding in constraints:
         if autonomy is not None:
             if autonomy in rule.effect["forbid"]:
-                ev.autonomy_violations.append(findings[rule.id])
+                ev.autonomy_violations.append(finding)
         elif undecided_autonomy:
             ev.undecided.append((rule.id, autonomy_missing))
     ev.missing_facts = sorted(missing)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,10 @@ class SubjectFacts:
     bool_names: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
     #: {namespace: {name: the Python type a valid value has (bool, int, str) or the set of enum values}}
     quick: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    #: ``prepare(facts) -> (given, context) | None``: validation and the CEL context in one pass, compiled for this
+    #: subject's facts (see :func:`compile_prepare`); None means "not the usual shape or not valid": the caller
+    #: then runs :meth:`FactCatalog.validate` (which raises the precise error) and :meth:`FactCatalog.to_cel`.
+    prepare: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, groups: tuple[FactGroup, ...]) -> "SubjectFacts":
@@ -102,7 +107,8 @@ class SubjectFacts:
                                for ns, facts in tree.items()},
                    quick={ns: {n: _QUICK[f.type] if f.type in _QUICK else frozenset(f.values or ())
                                for n, f in facts.items() if f.type in _QUICK or f.type == "enum"}
-                          for ns, facts in tree.items()})
+                          for ns, facts in tree.items()},
+                   prepare=compile_prepare(tree))
 
     @property
     def namespaces(self) -> frozenset[str]:
@@ -196,6 +202,96 @@ class FactCatalog:
             context[ns] = {k: _cel_value(v) for k, v in values.items()} if ns in dated else values
         context["as_of"] = _timestamp(as_of)
         return context
+
+
+def compile_prepare(tree: Mapping[str, Mapping[str, Fact]]) -> Any:
+    """One Python function for a subject, generated from its catalogue: ``prepare(facts)`` checks nested facts
+    (``{namespace: {name: value}}``, plain dicts) with one straight-line type check per fact and precomputed
+    enum sets, and returns ``(given, context)`` — what :meth:`FactCatalog.validate` and :meth:`FactCatalog.to_cel`
+    would return (``as_of`` aside) — or None for anything else (flat keys, other mappings or sequences, a date as
+    text, an unknown fact, a wrong type): the generic path then decides, and raises its precise error.
+
+    It accepts only what ``validate`` accepts and gives equal values (None dropped, enum lists de-duplicated in
+    order, dates as dates). A namespace's dict is shared with the caller when nothing needs changing: the result
+    is for one evaluation, read only and never kept (``validate`` copies)."""
+    if not tree:
+        return None
+    consts: dict[str, Any] = {}
+    lines = ["def _prepare(facts):"] + check_lines(tree, consts, fact_locals=None)
+    # the CEL context: every namespace present (so has() works; the empty map is shared, never changed)
+    lines += ["    context = {" + ", ".join(f"{ns!r}: V{i}" for i, ns in enumerate(tree)) + "}",
+              "    return given, context"]
+    exec(compile("\n".join(lines), "<facts check>", "exec"), consts)  # noqa: S102 — generated from the catalogue
+    return consts["_prepare"]
+
+
+def check_lines(tree: Mapping[str, Mapping[str, Fact]], consts: dict[str, Any],
+                fact_locals: dict[tuple[str, str], str] | None) -> list[str]:
+    """The body of a compiled facts check (see :func:`compile_prepare`), reading ``facts``: it returns None
+    unless the facts are valid nested plain dicts; else it leaves ``given`` (the validated namespaces) and
+    ``V<i>`` (namespace i as CEL sees it: its map with dates as timestamps, or an empty map). With
+    ``fact_locals`` (filled in here) every fact also gets a local holding its CEL value, or ERR when missing —
+    the rule conditions compiled with the check read those (``loader.compile_conditions(..., facts=...)``)."""
+    from .loader import ERR
+
+    consts.update({"_date": date, "_ts": _timestamp, "_BOOLS": _BOOL, "NS": frozenset(tree), "_E": {}, "ERR": ERR,
+                   "_bool": bool, "_int": int, "_str": str, "_list": list, "_dict": dict, "_set": set,
+                   "_map": map, "_type": type, "_len": len})
+    lines = ["    if not facts.keys() <= NS:", "        return None", "    given = {}"]
+    for i, (ns, facts) in enumerate(tree.items()):
+        consts[f"N{i}"] = frozenset(facts)
+        dated = any(f.type == "date" for f in facts.values())
+        lines += [f"    d = facts.get({ns!r})", "    if d is not None:",
+                  f"        if d.__class__ is not _dict or not d.keys() <= N{i}:", "            return None"]
+        body = ["g = d.get", "none = False", "copy = False"]
+        absent = []
+        for j, (name, fact) in enumerate(facts.items()):
+            local = f"F{i}_{j}"
+            if fact_locals is not None:
+                fact_locals[(ns, name)] = local
+                absent.append(f"{local} = ERR")
+            body += [f"v = g({name!r})", "if v is None:", f"    none = none or {name!r} in d"]
+            if fact_locals is not None:
+                body += [f"    {local} = ERR"]
+            if fact.type in ("bool", "int", "string"):
+                body += [f"elif v.__class__ is not _{_QUICK[fact.type].__name__}:", "    return None"]
+            elif fact.type == "enum":
+                consts[f"E{i}_{j}"] = frozenset(fact.values or ())
+                body += [f"elif v.__class__ is not _str or v not in E{i}_{j}:", "    return None"]
+            elif fact.type == "enum_list":
+                consts[f"E{i}_{j}"] = frozenset(fact.values or ())
+                body += ["elif v.__class__ is not _list:", "    return None", "else:",
+                         "    for x in v:", f"        if x.__class__ is not _str or x not in E{i}_{j}:",
+                         "            return None",
+                         "    if _len(v) > 1 and _len(_set(v)) != _len(v):",
+                         "        if not copy:", "            d, copy = _dict(d), True",
+                         f"        d[{name!r}] = v = list(dict.fromkeys(v))"]
+            else:  # date: only a date object here; text and datetimes go the generic way
+                body += ["elif v.__class__ is not _date:", "    return None"]
+            if fact_locals is not None:
+                body += ["else:" if fact.type != "enum_list" else "if v is not None:",
+                         f"    {local} = _ts(v)" if fact.type == "date" else f"    {local} = v"]
+        body += ["if none:", "    d = {k: v for k, v in d.items() if v is not None}"]
+        indent = "        "
+        if all(f.type == "bool" for f in facts.values()):
+            # a namespace of yes/no answers: checked in bulk first; when every one is answered, read all at once
+            if fact_locals is not None and len(facts) > 1:
+                consts[f"IG{i}"] = itemgetter(*facts)
+                lines += [f"{indent}if _len(d) == {len(facts)} and _set(_map(_type, d.values())) <= _BOOLS:",
+                          f"{indent}    {', '.join(fact_locals[(ns, n)] for n in facts)} = IG{i}(d)",
+                          f"{indent}else:"]
+                indent += "    "
+            elif fact_locals is None:
+                lines += [f"{indent}if not _set(_map(_type, d.values())) <= _BOOLS:"]
+                indent += "    "
+        lines += [indent + line for line in body]
+        lines += [f"        given[{ns!r}] = d"]
+        if dated:
+            lines += [f"        V{i} = {{k: _ts(v) if v.__class__ is _date else v for k, v in d.items()}}"]
+        else:
+            lines += [f"        V{i} = d"]
+        lines += ["    else:", f"        V{i} = _E"] + [f"        {a}" for a in absent]
+    return lines
 
 
 def facts_from_flat(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

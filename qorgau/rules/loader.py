@@ -871,14 +871,170 @@ def translate_condition(when: str, namespaces: Iterable[str]) -> tuple[str, froz
         return None
 
 
-def compile_conditions(exprs: Sequence[tuple[str, frozenset[str]]]) -> Any:
-    """One Python function ``f(variables) -> [value, …]`` evaluating every translated condition."""
+_BOOLISH_CALLS = frozenset({"_eq", "_ne", "_lt", "_le", "_gt", "_ge", "_in", "_has", "_in_strs", "_str_in", "_eq_str",
+                            "_ne_str"})
+
+
+def compile_conditions(exprs: Sequence[tuple[str, frozenset[str]]], *, bools_only: bool = False,
+                       facts: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+    """One Python function ``f(variables) -> [value, …]`` evaluating every translated condition.
+
+    Every fact read and every subexpression that several conditions share (``failure.impact in [...]``,
+    ``!oversight.human_final_choice``) is computed once, into a local, before the conditions: the helpers are
+    pure and total (they give ERR, never raise), so computing them eagerly changes no value. With ``bools_only``
+    a condition giving anything but true/false gives ERR instead (the engine treats both alike: undecided), so
+    the caller can tell "all decided" by ``ERR not in values``.
+
+    With ``facts`` (a subject's catalogue, ``{namespace: {name: Fact}}``) the function is
+    ``f(facts, as_of_timestamp) -> (given, [value, …]) | None`` instead: it checks the given nested facts as
+    :func:`qorgau.rules.facts.compile_prepare` does (None: not the usual shape or not valid — the caller then
+    validates the generic way) and the conditions read each fact from the local the check left, so nothing is
+    read twice and no CEL context is built."""
+    import ast
+
+    _Alias = _alias_class()
     names = sorted({n for _, used in exprs for n in used})
-    lines = ["def _conditions(ctx):"]
-    for n in names:
-        lines.append(f"    v_{n} = ctx.get({n!r}, ERR)")
-        lines.append(f"    m_{n} = v_{n} if v_{n}.__class__ is dict else _EMPTY")
-    lines.append("    return [" + ", ".join(expr for expr, _ in exprs) + "]")
+    trees = [ast.parse(expr, mode="eval").body for expr, _ in exprs]
     namespace = dict(FAST_HELPERS)
-    exec(compile("\n".join(lines), "<rule conditions>", "exec"), namespace)  # noqa: S102 — generated from a parse
-    return namespace["_conditions"]
+    fact_locals: dict[tuple[str, str], str] | None = None
+    prologue: list[str] = []
+    if facts is not None:
+        from .facts import check_lines
+
+        fact_locals = {}
+        prologue = check_lines(facts, namespace, fact_locals)
+        # a yes/no fact's local is true, false or ERR (missing) once checked
+        bool_locals = {local for (ns, name), local in fact_locals.items() if facts[ns][name].type == "bool"}
+    counts: dict[str, int] = {}
+
+    def hoistable(node: ast.AST) -> bool:
+        # a call of a helper or a fact read (m_ns.get(...)), or a `not` wrapper; never one using the logical
+        # operators' temporaries (_l<n>, unique per condition only)
+        if not isinstance(node, (ast.Call, ast.IfExp)):
+            return False
+        return not any(isinstance(n, ast.Name) and n.id.startswith("_l") for n in ast.walk(node))
+
+    for tree in trees:
+        for node in ast.walk(tree):
+            if hoistable(node):
+                key = ast.dump(node)
+                counts[key] = counts.get(key, 0) + 1
+    hoisted: dict[str, str] = {}
+    boolish: set[str] = set()
+    if fact_locals is not None:
+        boolish |= bool_locals
+    statements: list[str] = []
+
+    class _Hoist(ast.NodeTransformer):
+        def generic_visit(self, node: ast.AST) -> ast.AST:
+            if fact_locals is not None and _is_fact_read(node):
+                local = fact_locals.get((node.func.value.id[2:], node.args[0].value))  # type: ignore[attr-defined]
+                if local is not None:
+                    return ast.Name(id=local, ctx=ast.Load())
+            key = ast.dump(node) if hoistable(node) else None
+            if key is not None and key in hoisted:
+                return ast.Name(id=hoisted[key], ctx=ast.Load())
+            node = super().generic_visit(node)
+            if key is not None and (counts[key] > 1 or _is_fact_read(node)):
+                name = hoisted[key] = f"_c{len(hoisted)}"
+                statements.append(f"    {name} = {ast.unparse(node)}")
+                if _is_boolish(node, boolish):
+                    boolish.add(name)
+                return ast.Name(id=name, ctx=ast.Load())
+            return node
+
+    bodies = []
+    for tree in trees:
+        tree = _Alias().visit(_Hoist().visit(tree))
+        code = ast.unparse(tree)
+        if bools_only and not (_is_boolish(tree, boolish)):
+            code = f"(_r if (_r := {code}).__class__ is bool else ERR)"
+        bodies.append(code)
+    if facts is None:
+        lines = ["def _conditions(ctx):"]
+        for n in names:
+            lines.append(f"    v_{n} = ctx.get({n!r}, ERR)")
+            lines.append(f"    m_{n} = v_{n} if v_{n}.__class__ is dict else _EMPTY")
+        lines += statements
+        lines.append("    return [" + ", ".join(bodies) + "]")
+    else:
+        lines = ["def _conditions(facts, stamp):"] + prologue
+        order = list(facts)
+        for n in names:  # as the CEL context has them: each namespace's map, as_of, nothing else
+            value = f"V{order.index(n)}" if n in facts else "stamp" if n == "as_of" else "ERR"
+            lines.append(f"    v_{n} = {value}")
+            lines.append(f"    m_{n} = v_{n} if v_{n}.__class__ is dict else _EMPTY")
+        lines += statements
+        lines.append("    return given, [" + ", ".join(bodies) + "]")
+    source = "\n".join(lines)
+    exec(compile(source, "<rule conditions>", "exec"), namespace)  # noqa: S102 — generated from a parse
+    fn = namespace["_conditions"]
+    fn.source = source  # for reading what runs
+    return fn
+
+
+def _alias_class() -> Any:
+    import ast
+
+    class _Alias(ast.NodeTransformer):
+        """``(_l1 := _c3) is False … _l1 is True`` → ``_c3 is False … _c3 is True`` (and the same for `not`'s
+        ``_t``): a temporary that only renames a local is dropped. Names are unique within one condition, and a
+        `not`'s ``_t`` is read only inside its own if-expression."""
+
+        def __init__(self) -> None:
+            self.alias: dict[str, str] = {}
+
+        def visit_IfExp(self, node: ast.IfExp) -> Any:
+            test = node.test
+            if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Attribute)
+                    and isinstance(test.left.value, ast.NamedExpr) and isinstance(test.left.value.value, ast.Name)
+                    and test.left.value.target.id == "_t"):
+                name = test.left.value.value.id
+                test.left.value = ast.Name(id=name, ctx=ast.Load())
+                node.body = _Rename("_t", name).visit(node.body)
+            return self.generic_visit(node)
+
+        def visit_NamedExpr(self, node: ast.NamedExpr) -> Any:
+            if isinstance(node.value, ast.Name) and node.target.id.startswith("_l"):
+                self.alias[node.target.id] = node.value.id
+                return ast.Name(id=node.value.id, ctx=ast.Load())
+            return self.generic_visit(node)
+
+        def visit_Name(self, node: ast.Name) -> Any:
+            if node.id in self.alias:
+                return ast.Name(id=self.alias[node.id], ctx=ast.Load())
+            return node
+
+    class _Rename(ast.NodeTransformer):
+        def __init__(self, old: str, new: str) -> None:
+            self.old, self.new = old, new
+
+        def visit_Name(self, node: ast.Name) -> Any:
+            return ast.Name(id=self.new, ctx=ast.Load()) if node.id == self.old else node
+
+    return _Alias
+
+
+def _is_fact_read(node: Any) -> bool:
+    import ast
+
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id.startswith("m_"))
+
+
+def _is_boolish(node: Any, boolish: set[str]) -> bool:
+    """Gives only true, false or ERR: a relation helper, a logical operator or `not` (an if-expression whose
+    branches are such), or a local computed from one."""
+    import ast
+
+    if isinstance(node, ast.Name):
+        return node.id in boolish or node.id == "ERR"
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id in _BOOLISH_CALLS
+    if isinstance(node, ast.IfExp):
+        if isinstance(node.body, ast.UnaryOp) and isinstance(node.body.op, ast.Not):
+            return True  # (not _t if ... is bool else ERR)
+        return _is_boolish(node.body, boolish) and _is_boolish(node.orelse, boolish)
+    return False

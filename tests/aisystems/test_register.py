@@ -165,6 +165,24 @@ def test_other_bad_input_names_the_field(platform: Platform, tenant_a: Tenant, r
         register.systems(s)  # an operator method needs a tenant-bound session
 
 
+def test_a_preview_before_the_ai_law_claims_no_risk_class_and_keeps_the_stored_one(
+        platform: Platform, tenant_a: Tenant, register: AiRegister) -> None:
+    from datetime import date
+
+    record = register_system(platform, tenant_a.org_id, "scoring-2025", credit_scoring())
+    with platform.db.reader(tenant_a.org_id) as s:
+        preview = register.classify(s, record.id, as_of=date(2025, 6, 1), actor="user:1", persist=False)
+        assert not preview.persisted and preview.law_in_force is False
+        assert preview.risk_level is None and preview.autonomy_level is None and preview.risk_reasons == []
+        assert preview.to_dict()["law_in_force"] is False
+        now = register.classify(s, record.id, actor="user:1", persist=False)
+        assert now.law_in_force is True and now.risk_level == "medium"
+    with platform.db.reader(tenant_a.org_id) as s:
+        system = s.get(AiSystem, record.id)
+        assert system is not None and system.risk_class == "medium"  # the preview changed nothing stored
+        assert len(register.history(s, record.id)) == 1
+
+
 def test_questionnaire_comes_from_the_catalogue_in_each_language(register: AiRegister) -> None:
     catalog = rulebook().facts.subjects["ai_system"]
     for lang in ("kk", "ru", "en"):

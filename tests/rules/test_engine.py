@@ -65,6 +65,19 @@ def test_the_same_facts_read_differently_before_and_after_the_ai_law(book: RuleB
     assert before.as_of == BEFORE and after.as_of == AFTER
 
 
+def test_before_any_risk_rule_is_in_force_no_risk_class_is_claimed(book: RuleBook) -> None:
+    before = book.evaluate(full_facts(), as_of=BEFORE)  # a harmless system, before the AI law
+    assert before.law_in_force is False
+    assert before.risk_level is None and before.autonomy_level is None and before.risk_reasons == []
+    assert before.to_dict()["law_in_force"] is False and before.to_dict()["risk_level"] is None
+    after = book.evaluate(full_facts(), as_of=AFTER)
+    assert after.law_in_force is True and after.risk_level == "minimal" and after.autonomy_level == "low"
+    # the same with facts missing (the undecided path) and for the last day before the law
+    partial = book.evaluate({"functions": {"emotion_recognition": True}}, as_of=date(2026, 1, 17))
+    assert partial.law_in_force is False and partial.risk_level is None
+    assert book.evaluate({"functions": {"emotion_recognition": True}}, as_of=AFTER).law_in_force is True
+
+
 def test_effective_until_is_the_last_day_in_force(book: RuleBook) -> None:
     last = book.evaluate(EMOTIONS_NO_CONSENT, as_of=date(2026, 1, 17))
     first_after = book.evaluate(EMOTIONS_NO_CONSENT, as_of=date(2026, 1, 18))
@@ -235,7 +248,8 @@ def test_other_subjects_and_bad_arguments(book: RuleBook) -> None:
 def test_evaluation_to_dict_is_json_with_stable_keys(book: RuleBook) -> None:
     data = book.evaluate(EMOTIONS_NO_CONSENT, as_of=AFTER).to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {"as_of", "profiles", "digest", "subject", "prohibited", "risk_level", "risk_reasons",
+    assert set(data) == {"as_of", "profiles", "digest", "subject", "law_in_force", "prohibited", "risk_level",
+                         "risk_reasons",
                          "autonomy_level", "autonomy_reasons", "prohibitions", "autonomy_violations", "obligations",
                          "notices", "deadlines", "fired", "undecided", "missing_facts"}
     assert data["prohibitions"][0]["citation"]["legal_id"] == "L-AI-PROHIBITED"
@@ -509,3 +523,42 @@ def test_plain_conditions_run_in_python_and_the_rest_in_cel(book: RuleBook) -> N
     assert {"fx.obligation.label", "fx.obligation.stale-audit"} <= set(ids(ev.obligations))
     ev = book.evaluate({"audit": {"completed": True}}, as_of=AFTER)  # the audit date missing
     assert dict(ev.undecided)["fx.obligation.stale-audit"] == ("audit.date",)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_compiled_facts_check_agrees_with_the_generic_validation(data: st.DataObject) -> None:
+    """evaluate checks nested facts with a function compiled from the catalogue; whatever it accepts, the
+    generic validation accepts with equal values, and what it refuses goes to the generic validation."""
+    book = _books()[0]
+    subject = data.draw(st.sampled_from(sorted(book.facts.subjects)))
+    known = book.facts.subjects[subject]
+    facts = data.draw(_facts_for(book, subject))
+    # also: None values, duplicates in lists, a wrong type, an unknown name, text dates, a tuple for a list
+    paths = [f.path for f in book.facts.facts(subject)]
+    odd = data.draw(st.dictionaries(st.sampled_from(paths + ["functions.telepathy", "wishes.x"]),
+                                    st.sampled_from([None, "yes", 1, True, [], ["none", "none"], ("none",),
+                                                     "2025-01-01", date(2025, 1, 1)]), max_size=3))
+    for path, value in odd.items():
+        ns, name = path.split(".")
+        facts.setdefault(ns, {})[name] = value
+    try:
+        expected = book.facts.validate(subject, facts)
+    except InvalidInput:
+        expected = None
+    prepared = known.prepare(facts)
+    if prepared is None:
+        return  # the generic path decides (and raises, if it must)
+    assert expected is not None, facts
+    given_, context = prepared
+    assert {k: v for k, v in given_.items() if v} == {k: v for k, v in expected.items() if v}
+    as_of = date(2026, 2, 1)
+    reference = book.facts.to_cel(subject, expected, as_of)
+    del reference["as_of"]
+    assert context == reference
+    # and the evaluation from the compiled check (facts and conditions in one function) equals the one from the
+    # generic validation (flat keys always take that path)
+    flat = {f"{ns}.{name}": value for ns, values in facts.items() for name, value in values.items()}
+    for day in (date(2025, 6, 1), as_of):
+        assert book.evaluate(facts, subject=subject, as_of=day).to_dict() == \
+            book.evaluate(flat, subject=subject, as_of=day).to_dict()

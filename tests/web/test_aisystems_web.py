@@ -179,6 +179,8 @@ def test_the_law_of_another_date_is_previewed_without_storing_anything(page: Any
     preview = page.get_by_test_id("preview")
     expect(preview.get_by_test_id("preview-title")).to_have_text("Under the law as of 2025-12-01")
     expect(preview.get_by_test_id("risk-level")).not_to_have_text("High risk")
+    expect(preview.get_by_test_id("law-not-in-force")).to_be_visible()  # not "minimal": the law was not in force
+    expect(preview.get_by_test_id("risk-level")).to_have_text("Law not in force")
     expect(preview.locator('[data-rule="ai.high.risk-management"]')).to_have_count(0)
     expect(page.get_by_test_id("classification").get_by_test_id("risk-level")).to_have_text("High risk")
     shot(page, "aisystems-06-as-of")
