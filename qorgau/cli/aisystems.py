@@ -362,9 +362,10 @@ def _print_classification(view: Any, lang: str = "en") -> None:
         out.print("not classified yet")
         return
     stored = "stored" if getattr(view, "persisted", True) else "preview, not stored"
+    open_ = "undecided" if getattr(view, "law_in_force", True) else "AI law not in force on that date"
     out.print(f"classification as of {view.as_of} ({stored}; packs {view.packs_digest[:12]}, "
-              f"profiles {', '.join(view.profiles)}): risk [bold]{view.risk_level or 'undecided'}[/bold], "
-              f"autonomy [bold]{view.autonomy_level or 'undecided'}[/bold]"
+              f"profiles {', '.join(view.profiles)}): risk [bold]{view.risk_level or open_}[/bold], "
+              f"autonomy [bold]{view.autonomy_level or open_}[/bold]"
               + (", [red]PROHIBITED[/red]" if view.prohibited else ""))
     for finding in view.prohibitions + view.autonomy_violations:
         out.print(f"  [red]prohibited[/red] {escape(finding['rule_id'])}: {escape(_text(finding.get('title'), lang))}"

@@ -300,9 +300,10 @@ def rules_evaluate(
         return escape(f.title.get(lang) or f.title.get("en", ""))
 
     out.print(f"as of {ev.as_of.isoformat()}, profiles {', '.join(ev.profiles)}, rules {ev.digest[:12]}")
-    out.print(f"risk level: [bold]{ev.risk_level or 'undecided'}[/bold]"
+    open_ = "undecided" if ev.law_in_force else "no risk rule in force on that date"
+    out.print(f"risk level: [bold]{ev.risk_level or open_}[/bold]"
               + (f" ({', '.join(escape(f.rule_id) for f in ev.risk_reasons)})" if ev.risk_reasons else ""))
-    out.print(f"autonomy: [bold]{ev.autonomy_level or 'undecided'}[/bold]")
+    out.print(f"autonomy: [bold]{ev.autonomy_level or open_}[/bold]")
     out.print(f"prohibited: [bold]{'YES' if ev.prohibited else 'no'}[/bold]")
     for label, items in (("prohibition", ev.prohibitions), ("autonomy not allowed", ev.autonomy_violations),
                          ("obligation", ev.obligations), ("notice", ev.notices)):
