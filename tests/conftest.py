@@ -11,7 +11,6 @@ os.environ.setdefault("QORGAU_TEST_FAST_PASSWORD_HASHING", "1")
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
 
 from qorgau.core import auth
 from qorgau.core.platform import Platform
-from qorgau.core.settings import Settings, normalize_database_url
+from qorgau.core.settings import Settings
 from qorgau.identifiers import synthetic_kz_number
+
+from _schema_template import SchemaTemplate, fresh_postgres_schema
 
 PG_URL = os.environ.get("QORGAU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -44,20 +44,14 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own: a file under tmp_path, or a fresh PostgreSQL schema."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'qorgau.db'}"
         return
     # One schema per test keeps PostgreSQL tests as isolated as SQLite's temp files.
     assert PG_URL is not None
-    schema = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(normalize_database_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield normalize_database_url(PG_URL) + f"{sep}options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema(PG_URL) as (url, _schema):
+        yield url
 
 
 @pytest.fixture
@@ -65,8 +59,33 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=database_url, sth_interval_seconds=0)
 
 
+# Set to 1 to have every ``platform`` run the real migrations instead of copying the session's template.
+MIGRATE_EACH_TEST = os.environ.get("QORGAU_TEST_MIGRATE_EACH_TEST") == "1"
+
+
+@pytest.fixture(scope="session")
+def schema_template(tmp_path_factory: pytest.TempPathFactory) -> SchemaTemplate:
+    """The migrated schema, built once per session (per backend, on first use); see tests/_schema_template.py."""
+    return SchemaTemplate(tmp_path_factory.mktemp("schema-template"), PG_URL)
+
+
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
+def platform(request: pytest.FixtureRequest, settings: Settings,
+             schema_template: SchemaTemplate) -> Iterator[Platform]:
+    """An initialized platform on the test's own database. The schema comes from the session's migrated
+    template (when the database is the test's fresh ``database_url``); ``Platform.initialize`` still does the
+    rest per test: data dir, master key, audit state, signing key. ``migrated_platform`` runs the migrations."""
+    if (not MIGRATE_EACH_TEST and "database_url" in request.fixturenames
+            and settings.database_url == request.getfixturevalue("database_url")):
+        schema_template.provision(settings.database_url)
+    p = Platform.initialize(settings)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def migrated_platform(settings: Settings) -> Iterator[Platform]:
+    """Like ``platform``, but the schema is built by running every Alembic migration on the empty database."""
     p = Platform.initialize(settings)
     yield p
     p.close()

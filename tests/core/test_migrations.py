@@ -9,8 +9,9 @@ from qorgau.core import migrate
 from qorgau.core.models import metadata
 
 
-def test_migrations_match_models(platform):
-    engine = platform.db.engine
+def test_migrations_match_models(migrated_platform):
+    """Runs the real migrations (the ``platform`` fixture copies a template; test_test_fixtures.py checks it)."""
+    engine = migrated_platform.db.engine
     assert migrate.current_revision(engine) == migrate.head_revision(engine)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
