@@ -349,9 +349,9 @@ class _DataMapSaver:
                         raise QorgauError("no organization with this BIN; see `qorgau orgs list`", field="--org")
                     organization_id = found.id
                 else:
-                    orgs = auth.list_organizations(session)
+                    orgs = [o for o in auth.list_organizations(session) if not o.is_authority]  # operators only
                     if len(orgs) != 1:
-                        raise QorgauError(f"{len(orgs)} organizations exist; name one with --org BIN", field="--org")
+                        raise QorgauError(f"{len(orgs)} operators exist; name one with --org BIN", field="--org")
                     organization_id = orgs[0].id
         except QorgauError as exc:
             platform.close()

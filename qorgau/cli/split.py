@@ -133,7 +133,7 @@ def _platform(err: Console) -> Iterator[Any]:
 
 
 def _organization(platform: Any, bin: str | None, err: Console) -> int:
-    """The organization by BIN; without --org, the only one there is."""
+    """The organization by BIN; without --org, the only operator there is (the authorized body holds no datasets)."""
     from ..core import auth
 
     with platform.db.reader() as session:
@@ -142,10 +142,10 @@ def _organization(platform: Any, bin: str | None, err: Console) -> int:
             if org is None:
                 raise _fail(err, "--org: no organization with this BIN; see `qorgau orgs list`")
             return org.id
-        orgs = auth.list_organizations(session)
+        orgs = [o for o in auth.list_organizations(session) if not o.is_authority]
     if len(orgs) == 1:
         return orgs[0].id
-    raise _fail(err, f"--org BIN is required: {len(orgs)} organizations share this platform"
+    raise _fail(err, f"--org BIN is required: {len(orgs)} operators share this platform"
                 if orgs else "no organization exists yet; create one with `qorgau orgs create`")
 
 
@@ -185,7 +185,7 @@ def split_command(
     domain: Annotated[Optional[str], typer.Option("--domain", help="Pseudonym domain (a-z, 0-9, _ -; default "
                                                   "'default'): datasets of one domain share pseudonyms.")] = None,
     org: Annotated[Optional[str], typer.Option("--org", help="BIN of the organization whose vault receives the "
-                                               "identities (default: the only organization).")] = None,
+                                               "identities (default: the only operator).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted split of OUT.")] = False,
     keep_invalid: Annotated[Optional[bool], typer.Option("--keep-invalid/--no-keep-invalid",
                             help="Store invalid identifiers marked invalid instead of keeping them out.")] = None,

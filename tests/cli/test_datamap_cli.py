@@ -105,7 +105,7 @@ def test_save_usage_errors(cli: Cli, roots: Path, args: tuple[str, ...], message
 def test_save_needs_one_organization_or_org(cli: Cli, roots: Path) -> None:
     cli("orgs", "create", "--name", "Second", "--bin", make_bin(52))
     _, _, err = cli("scan", str(roots / "notes.txt"), "--save", code=2)
-    assert "2 organizations exist; name one with --org BIN" in err
+    assert "2 operators exist; name one with --org BIN" in err
     _, _, err = cli("scan", "-", "--save", "--org", BIN, input="ИИН 791028302728\n", code=2)
     assert "not stdin" in err
 
