@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 
 from alembic import command
@@ -19,6 +20,8 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    if revision == "head" and current_revision(engine) == _head():
+        return  # already current: don't load and run every migration script (each start, each test)
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -28,4 +31,12 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return _head()
+
+
+@lru_cache(maxsize=1)
+def _head() -> str | None:
+    """The newest revision shipped in the package (the scripts don't change while the process runs)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("qorgau.core") / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
