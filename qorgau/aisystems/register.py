@@ -485,6 +485,20 @@ class AiRegister:
             raise NotFound("no AI system with this code in this organization", field="code")
         return self._record(session, row)
 
+    def every_operators_systems(self, *, risk: str | None = None, prohibited: bool | None = None,
+                                q: str | None = None) -> list[tuple[Organization, SystemSummary]]:
+        """The regulator's view: :meth:`systems` of every organization, each read in a session bound to it (the
+        caller checks the regulator's authority first)."""
+        with self.platform.db.reader() as session:
+            organizations = list(session.scalars(select(Organization).order_by(Organization.id)))
+            session.expunge_all()
+        found: list[tuple[Organization, SystemSummary]] = []
+        for org in organizations:
+            with self.platform.db.reader(org.id) as session:
+                found.extend((org, summary) for summary in self.systems(session, risk=risk, prohibited=prohibited,
+                                                                          q=q))
+        return found
+
     def systems(self, session: Session, *, risk: str | None = None, prohibited: bool | None = None,
                 q: str | None = None) -> list[SystemSummary]:
         """The organization's systems (those only oversight knows too), filtered by the current risk level

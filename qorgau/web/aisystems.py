@@ -929,13 +929,9 @@ def _regulator_page(request: Request, principal: Principal, *, status: int = 200
         decided = plain(governance.trusted_requests(session, actor=principal))
         applications = plain(governance.sandboxes(session, status="submitted", actor=principal))
         all_applications = plain(governance.sandboxes(session, actor=principal))
-        organizations = [(o.id, o.name, o.bin) for o in auth.list_organizations(session)]
-    systems = []
-    for org_id, org_name, org_bin in organizations:  # each organization read in a session bound to it
-        with platform.db.reader(org_id) as session:
-            for item in plain(_register(platform).systems(session)):
-                systems.append({**item, "operator_name": org_name, "operator_bin": org_bin})
-    names = {org_id: (org_name, org_bin) for org_id, org_name, org_bin in organizations}
+        names = {o.id: (o.name, o.bin) for o in auth.list_organizations(session)}
+    systems = [{**plain(summary), "operator_name": org.name, "operator_bin": org.bin}
+               for org, summary in _register(platform).every_operators_systems()]
     values.setdefault("errors", {})
     values.setdefault("form", {})
     return _page(request, principal, "ai_regulator.html", status=status, requests=requests_,

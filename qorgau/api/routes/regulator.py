@@ -60,16 +60,9 @@ def all_systems(
     prohibited: Annotated[bool | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JSONResponse:
-    register = register_for(ctx.platform)
-    with _every_operator(ctx) as s:
-        operators = [(o.id, o.name, o.bin) for o in auth.list_organizations(s)]
-    found: list[dict[str, Any]] = []
-    for org_id, org_name, org_bin in operators:
-        # The register's listing reads one organization at a time (its sessions are tenant-bound).
-        with ctx.platform.db.reader(org_id) as s:
-            for summary in register.systems(s, risk=risk, prohibited=prohibited, q=q):
-                found.append({"organization_id": org_id, "operator_name": org_name, "operator_bin": org_bin,
-                              **summary.to_dict()})
+    found = [{"organization_id": org.id, "operator_name": org.name, "operator_bin": org.bin, **summary.to_dict()}
+             for org, summary in register_for(ctx.platform).every_operators_systems(risk=risk, prohibited=prohibited,
+                                                                                   q=q)]
     return out(found)
 
 
