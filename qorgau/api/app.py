@@ -169,6 +169,9 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     @app.exception_handler(QorgauError)
     async def _qorgau_error(request: Request, exc: QorgauError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if exc.status in (429, 503) and isinstance(retry_after, int):
+            headers = {"Retry-After": str(retry_after)}
         return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
     @app.exception_handler(RequestValidationError)
