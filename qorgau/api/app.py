@@ -226,6 +226,7 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from .routes import vault as vault_routes  # the identity vault; install() also checks the master key
 
     vault_routes.install(app)
+    # --- leak register routers (issue 8): one import + include per part ---
 
     from ..web.routes import mount_web
 

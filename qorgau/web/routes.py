@@ -579,6 +579,7 @@ def mount_web(app: FastAPI) -> None:
     from .aisystems import router as aisystems_router  # AI register, public register (/register), the law (/law)
 
     app.include_router(aisystems_router)
+    # --- leak register pages (issue 8): one import + include per part ---
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:
