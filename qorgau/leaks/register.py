@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidInput
 from ..core.platform import shared
+from ..core.ratelimit import RateLimiter
 from ..identifiers import IdentifierError, parse_iin
 from ..identifiers.email_address import mask_email, normalize_email
 from ..identifiers.iin import mask_iin
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ..core.platform import Platform
 
 __all__ = ["KEY_VERSION", "KINDS", "LeakKeys", "index_directory", "index_token", "leak_index_for", "leak_keys_for",
+           "leak_limiter_for",
            "mask", "normalize", "try_normalize"]
 
 KINDS: tuple[str, ...] = ("iin", "phone", "email")
@@ -135,3 +137,9 @@ def leak_index_for(platform: Platform) -> Index:
     """The platform's reader of the token index (opened on first use). Call ``refresh()`` after committing a
     segment in this process; other processes pick new segments up on their next ``refresh()``."""
     return shared(platform, "_leak_index", lambda p: Index.open(index_directory(p)))
+
+
+def leak_limiter_for(platform: Platform) -> RateLimiter:
+    """The register's one rate limiter; each part configures its scopes (``leaks.citizen_lookup``,
+    ``leaks.screen_evaluate``…) when its service is built. See :mod:`qorgau.core.ratelimit`."""
+    return shared(platform, "_leak_limiter", lambda p: RateLimiter())
