@@ -419,6 +419,11 @@ class Citizens:
         self.platform = platform
         self.providers: dict[str, IdentityProvider] = {}
         self.register_provider(EnrollmentCodeProvider(self))
+        from .oidc import provider_from_settings  # production: OpenID Connect when oidc_issuer is set (docs/oidc.md)
+
+        oidc = provider_from_settings(self)
+        if oidc is not None:
+            self.register_provider(oidc)
 
     def __repr__(self) -> str:
         return f"Citizens(providers={sorted(self.providers)})"

@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from ..api.schemas import MAX_ID
 from ..consent import dashboard, receipts
 from ..consent.citizens import IdentityNotVerified, citizens_for
+from ..consent.oidc import offered_login
 from ..consent.service import consent_for
 from ..core.auth import Principal, Role
 from ..core.errors import Conflict, InvalidInput, NotFound
@@ -99,7 +100,8 @@ def _citizen(request: Request, *, verified: bool = True) -> Principal:
             ok = citizens_for(platform).is_verified(session, principal.id)
         if not ok:
             raise _NoAccess(render(request, "portal_verify.html", principal=principal, status=403, active="me",
-                                   citizen_identity=None, needs_verification=True, error=None))
+                                   citizen_identity=None, needs_verification=True, error=None,
+                                   oidc_login=offered_login(platform)))
     return principal
 
 
@@ -271,7 +273,7 @@ def verify_form(request: Request) -> Response:
     with platform.db.reader() as session:
         identity = citizens_for(platform).identity(session, principal.id)
     return _page(request, principal, "portal_verify.html", citizen_identity=identity,
-                 needs_verification=identity is None, error=None)
+                 needs_verification=identity is None, error=None, oidc_login=offered_login(platform))
 
 
 @router.post("/me/verify")
@@ -298,5 +300,5 @@ def verify(request: Request, code: Annotated[str, Form()] = "", csrf_token: Anno
         with platform.db.reader() as session:
             identity = citizens_for(platform).identity(session, principal.id)
         return _page(request, principal, "portal_verify.html", status=status, citizen_identity=identity,
-                     needs_verification=identity is None, error=error)
+                     needs_verification=identity is None, error=error, oidc_login=offered_login(platform))
     return redirect("/me?notice=verified")
