@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -115,6 +115,69 @@ class Settings(BaseSettings):
     login_throttle_retention_hours: float = Field(
         default=24.0, gt=0, le=24 * 90, description="Throttle rows quiet for this long (and not locked) are "
                                                      "deleted; the lockout escalation is forgotten with them.")
+    # --- citizen identity: OpenID Connect provider (qorgau/consent/oidc.py, docs/oidc.md) ---
+    oidc_issuer: str | None = Field(
+        default=None, description="Issuer URL of the OpenID Connect provider citizens prove their IIN with (e.g. the "
+                                  "eGov IdP); https:// (http:// only on loopback). Unset: only the embedded demo "
+                                  "provider (enrollment codes).")
+    oidc_client_id: str | None = Field(default=None, description="qorgau's client id at the OIDC provider.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="Client secret (client_secret_basic).")
+    oidc_client_secret_file: Path | None = Field(default=None, description="A file holding the client secret.")
+    oidc_iin_claim: str = Field(default="iin", description="The ID token claim that carries the IIN.")
+    oidc_scopes: str = Field(default="openid", description="Scopes to request, space-separated (with openid).")
+    oidc_display_name: str = Field(default="eGov", description="Shown on /me/verify as 'Sign in with <name>'.")
+    oidc_redirect_uri: str | None = Field(
+        default=None, description="Absolute URL of /me/verify/oidc/callback as registered at the provider (default: "
+                                  "derived from the request).")
+
+    @field_validator("oidc_issuer", "oidc_redirect_uri")
+    @classmethod
+    def _oidc_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value or "")
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if value and (not parts.hostname or parts.fragment or (parts.scheme != "https" and not loopback)):
+            raise ValueError("must be an https:// URL with a host (http:// only for loopback hosts)")
+        return value or None
+
+    @model_validator(mode="after")
+    def _oidc_client(self) -> "Settings":
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("oidc_client_id is required when oidc_issuer is set")
+        return self
+    # --- leak register: public transparency page (qorgau/leaks/transparency.py) ---
+    leaks_public_min_people: int = Field(
+        default=1000, ge=1, le=10**9, description="Published incidents count on the public transparency page and "
+                                                   "open data only when at least this many people were affected.")
+    # --- leak register: two-phase ingest of leak files (qorgau/leaks/ingest.py) ---
+    leaks_upload_max_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, description="Largest leak file one upload may carry (bytes).")
+    leaks_upload_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="An unconfirmed leak upload expires (spool deleted) after this.")
+    # --- leak register: citizens and the messenger (qorgau/leaks/citizens.py, qorgau/leaks/messenger.py) ---
+    leaks_messenger: Literal["sink", "smtp"] = Field(
+        default="sink", description="How e-mail reaches citizens: 'sink' (demo: nothing is sent, files under "
+                                    "DATA_DIR/outbox) or 'smtp'. SMS go through leaks_sms_url when it is set.")
+    leaks_mail_from: str = Field(default="qorgau@localhost", max_length=300, description="Sender of citizen e-mail.")
+    leaks_smtp_host: str | None = Field(default=None, description="SMTP server for citizen e-mail.")
+    leaks_smtp_port: int = Field(default=587, ge=1, le=65535)
+    leaks_smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+    leaks_smtp_username: str | None = None
+    leaks_smtp_password: SecretStr | None = None
+    leaks_sms_url: str | None = Field(default=None, description="HTTP SMS gateway: POST {to, text, sender} as JSON "
+                                                                "with a bearer token (docs/leaks-citizens.md).")
+    leaks_sms_token: SecretStr | None = None
+    leaks_sms_sender: str = Field(default="qorgau", max_length=40)
+    leaks_portal_url: str | None = Field(
+        default=None, description="The portal's public address in e-mail links and notices (default: "
+                                  "http://HOST:PORT).")
+    leaks_otp_minutes: int = Field(default=10, ge=1, le=60, description="A one-time SMS code expires after this.")
+    leaks_email_link_hours: int = Field(default=24, ge=1, le=24 * 7, description="An e-mail link expires after this.")
+    leaks_citizen_lookups_per_hour: int = Field(default=30, ge=1, le=10000,
+                                                description="'Check my data' lookups per citizen and hour.")
+    leaks_otp_starts_per_hour: int = Field(default=5, ge=1, le=1000, description="Verification codes or links a "
+                                           "citizen may request per hour (and one phone or e-mail may receive).")
 
     @field_validator("scan_roots", "rules_extra_dirs", mode="before")
     @classmethod

@@ -580,6 +580,9 @@ def mount_web(app: FastAPI) -> None:
 
     app.include_router(aisystems_router)
     # --- leak register pages (issue 8): one import + include per part ---
+    from .oidc import router as oidc_router  # citizen sign-in through OpenID Connect (task E)
+
+    app.include_router(oidc_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:
