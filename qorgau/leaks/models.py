@@ -10,7 +10,8 @@
   one-time code, email by link), stored only as the register's keyed token plus a mask for display; a
   subscribed one is intersected with every new segment.
 * ``leak_verifications`` — pending phone/email challenges: the token and mask of the value being verified,
-  the code or link secret as SHA-256 only, attempts and expiry. No plaintext identifier is stored.
+  the code or link secret as SHA-256 only, attempts and expiry. The phone or address itself is kept only sealed
+  (AES-256-GCM), so that notices can be sent to it once verified.
 * ``leak_notifications`` — one row per (citizen, incident): a subscriber is told once per incident.
 
 No plaintext leaked identifier is ever stored in these tables: identifiers exist only as keyed OPRF tokens
@@ -201,6 +202,9 @@ class LeakCitizenIdentifier(Base):
     subscribed: Mapped[bool] = mapped_column(Boolean, default=False)
     subscribed_at: Mapped[datetime | None] = mapped_column()
     key_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The phone or e-mail itself, sealed (AES-256-GCM, platform data key ``dk-leaks-contact``), only so a notice can
+    # reach the citizen; NULL for the IIN. Deleted with the row when the citizen removes the identifier.
+    contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     def __repr__(self) -> str:
         return f"LeakCitizenIdentifier(id={self.id}, user={self.user_id}, kind={self.kind!r}, mask={self.mask!r})"
@@ -225,6 +229,9 @@ class LeakVerification(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     verified_at: Mapped[datetime | None] = mapped_column()
+    # The value being verified, sealed like ``LeakCitizenIdentifier.contact_sealed``; moved to the identifier on
+    # success and cleared when the challenge ends any other way.
+    contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     def __repr__(self) -> str:
         return f"LeakVerification(id={self.id}, user={self.user_id}, kind={self.kind!r}, status={self.status!r})"

@@ -77,6 +77,7 @@ def upgrade() -> None:
     sa.Column('subscribed', sa.Boolean(), nullable=False),
     sa.Column('subscribed_at', qorgau.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('key_version', sa.Integer(), nullable=False),
+    sa.Column('contact_sealed', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_leak_citizen_identifiers_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leak_citizen_identifiers')),
     sa.UniqueConstraint('user_id', 'kind', 'token', name='uq_leak_citizen_identifiers_user_kind_token')
@@ -187,6 +188,7 @@ def upgrade() -> None:
     sa.Column('created_at', qorgau.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', qorgau.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('verified_at', qorgau.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('contact_sealed', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_leak_verifications_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leak_verifications')),
     sa.UniqueConstraint('selector', name='uq_leak_verifications_selector')
