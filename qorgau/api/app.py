@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 import time
 from typing import Any
@@ -56,6 +57,9 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
         # Paths that take bigger bodies (scan uploads) get a limit of their own.
         self.larger = {path: BodySizeLimit(app, n) for path, n in (larger or {}).items()}
+        # A templated path ("/leaks/incidents/{incident_id}/uploads") matches any one segment per parameter.
+        self.patterns = [(re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(path)) + "$"), limit)
+                         for path, limit in self.larger.items() if "{" in path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +68,10 @@ class BodySizeLimit:
         if scope["path"] in self.larger:
             await self.larger[scope["path"]](scope, receive, send)
             return
+        for pattern, limited in self.patterns:
+            if pattern.match(scope["path"]):
+                await limited(scope, receive, send)
+                return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, receive, send)
@@ -208,8 +216,11 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    from .routes.leaks_uploads import upload_body_limits as leak_upload_limits  # leak files (issue 8, task C)
+
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes,
-                       larger=datamap.upload_body_limits(platform.settings))
+                       larger={**datamap.upload_body_limits(platform.settings),
+                               **leak_upload_limits(platform.settings)})
     app.add_middleware(consent_routes.FastCheck)  # the decision point's hot path (API-key calls)
 
     app.include_router(system.router)
@@ -227,6 +238,22 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
 
     vault_routes.install(app)
     # --- leak register routers (issue 8): one import + include per part ---
+    from .routes import leaks_me  # the citizen's verified identifiers, lookups, notifications (task D)
+
+    app.include_router(leaks_me.router, prefix="/api/v1")
+    from .routes import leaks_incidents  # incident reports and the regulator's workflow (task A)
+
+    app.include_router(leaks_incidents.router, prefix="/api/v1")
+    from .routes import leaks_public  # public leak statistics and open data (task B)
+
+    app.include_router(leaks_public.router, prefix="/api/v1")
+    from .routes import leaks_screening  # operators screen blinded identifiers (task F)
+
+    app.include_router(leaks_screening.router, prefix="/api/v1")
+    app.add_middleware(leaks_screening.FastMatch)  # the screening match path (API-key calls)
+    from .routes import leaks_uploads  # two-phase ingest of leak files (task C)
+
+    app.include_router(leaks_uploads.router, prefix="/api/v1")
 
     from ..web.routes import mount_web
 

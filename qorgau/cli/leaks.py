@@ -19,3 +19,6 @@ leaks_app = typer.Typer(help="The unified register of leaked data: incidents, le
 
 # Each part registers its commands on import (one line per part, kept in this order).
 # --- parts ---
+from . import leaks_incidents  # noqa: E402,F401
+from . import leaks_ingest  # noqa: E402,F401
+from . import leaks_screen  # noqa: E402,F401

@@ -339,12 +339,16 @@ def start_in_server(platform: Platform) -> Dispatcher | None:
         return None
     from qorgau.aisystems.governance import run_periodic as governance_periodic
     from qorgau.oversight.service import sweep_all
+    from qorgau.leaks.ingest import run_periodic as leaks_ingest_periodic  # leak uploads: expiry, merges
+    from qorgau.leaks.citizens import leak_citizens_for  # leak notices whose message failed are retried
 
     from .service import expire_all
 
     return Dispatcher(platform, periodic=[(60.0, lambda: expire_all(platform)),
                                           (60.0, lambda: sweep_all(platform)),
-                                          (3600.0, lambda: governance_periodic(platform))]).start()
+                                          (3600.0, lambda: governance_periodic(platform)),
+                                          (3600.0, lambda: leaks_ingest_periodic(platform)),
+                                          (600.0, lambda: leak_citizens_for(platform).deliver_pending())]).start()
 
 
 __all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "Claimed", "Dispatcher",

@@ -62,4 +62,6 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
     seed_oversight_demo(platform)  # an AI system, a review queue, a decision the demo citizen can contest
     from qorgau.aisystems.demo import seed_aisystems_demo
     seed_aisystems_demo(platform)  # registered AI systems with questionnaires, classified by the rule packs
+    from qorgau.leaks.demo import seed_leaks_demo
+    seed_leaks_demo(platform)  # leak register: published incidents, a late report, a leak that hits demo-citizen
     return logins

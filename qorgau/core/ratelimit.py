@@ -102,7 +102,8 @@ class RateLimiter:
             tat = max(self._tat.get(key, now), now)
             new_tat = tat + increment
             allow_at = new_tat - limit.interval - limit.tolerance
-            if allow_at > now:
+            # A relative epsilon: float rounding must not refuse the request that spends exactly the last unit.
+            if allow_at - now > 1e-9 * limit.period:
                 wait = allow_at - now
                 if cost > (limit.burst or limit.rate):
                     wait = max(wait, limit.period)

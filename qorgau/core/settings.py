@@ -178,6 +178,15 @@ class Settings(BaseSettings):
                                                 description="'Check my data' lookups per citizen and hour.")
     leaks_otp_starts_per_hour: int = Field(default=5, ge=1, le=1000, description="Verification codes or links a "
                                            "citizen may request per hour (and one phone or e-mail may receive).")
+    # --- leak register: operators screening blinded identifiers (qorgau/leaks/screening.py) ---
+    leaks_screen_batch_max: int = Field(default=1_000, ge=1, le=65_536,
+                                        description="Blinded elements per evaluate call and tokens per match call.")
+    leaks_screen_evaluate_per_day: int = Field(
+        default=100_000, ge=1, description="OPRF evaluations per API key (or user) and day: the barrier against "
+                                           "enumerating IINs through the screening API.")
+    leaks_screen_evaluate_burst: int = Field(default=10_000, ge=1, description="Evaluations allowed at once.")
+    leaks_screen_match_per_day: int = Field(default=2_000_000, ge=1, description="Tokens matched per key and day.")
+    leaks_screen_match_burst: int = Field(default=200_000, ge=1, description="Tokens matched at once.")
 
     @field_validator("scan_roots", "rules_extra_dirs", mode="before")
     @classmethod

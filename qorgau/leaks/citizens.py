@@ -263,36 +263,66 @@ def _prefix64(tokens: np.ndarray) -> np.ndarray:
     return tokens.view(">u8")[:, 0].astype(np.uint64)
 
 
-def join_tokens(new: np.ndarray, subscribers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(i, j)`` with ``new[i] == subscribers[j]`` (all 32 bytes), ``i`` ascending.
+_FILTER_BITS = 24  # a 16 MiB presence table over the top bits: one gather per prefix instead of a binary search
 
-    Vectorized: sort the subscribers by their first 64 bits, ``searchsorted`` every new token's prefix into
-    them, expand the candidate ranges and confirm each candidate on the full token (4 × u64 compares). Cost
-    O((n + m) log m); bench/leaks.py measures it for 10⁷ × 10⁷ against a plain ``searchsorted`` floor."""
+
+def _members(prefixes: np.ndarray, common: np.ndarray) -> np.ndarray:
+    """Positions of ``prefixes`` whose value is in the sorted, small array ``common``: a presence table over the top
+    24 bits rules out almost every position with one lookup, a binary search confirms the few that remain."""
+    shift = np.uint64(64 - _FILTER_BITS)
+    table = np.zeros(1 << _FILTER_BITS, dtype=np.bool_)
+    table[common >> shift] = True
+    candidates = np.flatnonzero(table[prefixes >> shift])
+    if not candidates.size:
+        return candidates
+    values = prefixes[candidates]
+    pos = np.searchsorted(common, values)
+    pos[pos == len(common)] = 0
+    return candidates[common[pos] == values]
+
+
+def join_tokens(new: np.ndarray, subscribers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(i, j)`` with ``new[i] == subscribers[j]`` (all 32 bytes), ordered by ``i`` then ``j``.
+
+    Vectorized, in three passes on the first 64 bits, none of which needs a full permutation (an ``argsort`` of
+    10⁷ keys costs four times a ``sort``):
+
+    1. sort both prefix arrays and ``searchsorted`` one into the other (sorted queries: each binary search starts
+       near the previous one) — the values both sides share, a small array;
+    2. find the positions holding a shared value on each side by searching that small, cache-resident array;
+    3. join those few candidates (one subscriber token may belong to several citizens, so ranges are expanded)
+       and confirm each pair on the full token (4 × u64).
+
+    bench/leaks.py measures 10⁷ × 10⁷ against a bare sort + ``searchsorted`` floor."""
     a = as_tokens(new, field="new")
     b = as_tokens(subscribers, field="subscribers")
     empty = np.zeros(0, np.int64)
     if not len(a) or not len(b):
         return empty, empty.copy()
-    bp = _prefix64(b)
-    order = np.argsort(bp, kind="stable")
-    sorted_prefix = bp[order]
-    ap = _prefix64(a)
-    left = np.searchsorted(sorted_prefix, ap, side="left")
-    right = np.searchsorted(sorted_prefix, ap, side="right")
-    counts = right - left
-    hit = np.flatnonzero(counts)
-    if not hit.size:
+    ap, bp = _prefix64(a), _prefix64(b)
+    a_sorted, b_sorted = np.sort(ap), np.sort(bp)
+    pos = np.searchsorted(b_sorted, a_sorted)
+    pos[pos == len(b_sorted)] = 0
+    common = np.unique(a_sorted[b_sorted[pos] == a_sorted])
+    if not common.size:
         return empty, empty.copy()
-    c = counts[hit]
+    ia, jb = _members(ap, common), _members(bp, common)
+    # The candidates: few (shared prefixes only), so an argsort here is cheap.
+    jb = jb[np.argsort(bp[jb], kind="stable")]
+    sub_prefix = bp[jb]
+    left = np.searchsorted(sub_prefix, ap[ia], side="left")
+    right = np.searchsorted(sub_prefix, ap[ia], side="right")
+    c = right - left
     total = int(c.sum())
-    i = np.repeat(hit, c)
     offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
-    j = order[np.repeat(left[hit], c) + offsets]
+    i = np.repeat(ia, c)
+    j = jb[np.repeat(left, c) + offsets]
     a64 = np.ascontiguousarray(a).view(np.uint64)
     b64 = np.ascontiguousarray(b).view(np.uint64)
     equal = (a64[i] == b64[j]).all(axis=1)
-    return i[equal].astype(np.int64), j[equal].astype(np.int64)
+    i, j = i[equal].astype(np.int64), j[equal].astype(np.int64)
+    ranked = np.lexsort((j, i))
+    return i[ranked], j[ranked]
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ MODULES: tuple[Module, ...] = (
         N_("Stores leaked identifiers only as keyed tokens, never in the clear."),
         N_("Lets citizens check whether their data leaked and notifies them."),
         N_("Publishes statistics without personal data."),
-    ), _rules("L-PD-BREACH", "L-PD-LEAK-REGISTER", "L-PD-RIGHTS")),
+    ), _rules("L-PD-BREACH", "L-PD-LEAK-REGISTER", "L-PD-RIGHTS"), enabled=True),
     Module("audit", "/audit", N_("Audit log"), N_(
         "An append-only, signed log of every change, with proofs anyone can check."), (
         N_("Every state change appends an entry to an RFC 6962 Merkle tree."),

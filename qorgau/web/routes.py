@@ -580,9 +580,21 @@ def mount_web(app: FastAPI) -> None:
 
     app.include_router(aisystems_router)
     # --- leak register pages (issue 8): one import + include per part ---
+    from .leaks_portal import router as leaks_portal_router  # the citizen's /me/leaks (task D)
+
+    app.include_router(leaks_portal_router)
+    from .leaks_incidents import router as leaks_incidents_router  # incident reports, the regulator (task A)
+
+    app.include_router(leaks_incidents_router)
+    from .leaks_uploads import router as leaks_uploads_router  # leak file upload, review, confirm (task C)
+
+    app.include_router(leaks_uploads_router)
     from .oidc import router as oidc_router  # citizen sign-in through OpenID Connect (task E)
 
     app.include_router(oidc_router)
+    from .leaks_transparency import router as leaks_transparency_router  # public statistics (task B)
+
+    app.include_router(leaks_transparency_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:

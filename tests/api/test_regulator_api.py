@@ -57,6 +57,13 @@ REGULATOR_ROUTES = [
     ("POST", "/api/v1/regulator/trusted-requests/1/decision"), ("POST", "/api/v1/regulator/trusted-requests/1/removal"),
     ("GET", "/api/v1/regulator/sandbox"), ("POST", "/api/v1/regulator/sandbox/1/decision"),
     ("POST", "/api/v1/regulator/sandbox/1/closure"),
+    # the leak register (issue 8)
+    ("GET", "/api/v1/regulator/leaks/incidents"), ("GET", "/api/v1/regulator/leaks/incidents/1"),
+    ("POST", "/api/v1/regulator/leaks/incidents/1/status"), ("POST", "/api/v1/regulator/leaks/incidents/1/publication"),
+    ("POST", "/api/v1/regulator/leaks/incidents/1/unpublication"), ("POST", "/api/v1/regulator/leaks/incidents/1/notes"),
+    ("POST", "/api/v1/regulator/leaks/incidents/1/info-requests"),
+    ("POST", "/api/v1/regulator/leaks/incidents/1/takedowns"),
+    ("POST", "/api/v1/regulator/leaks/incidents/1/takedowns/1/resolution"),
 ]
 
 

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from conftest import LiveServer, Tenant
 from consent.owned import consent_objects
+from leaks.citizens_helpers import leak_citizen_objects
+from leaks.ingest_helpers import an_upload_of
+from leaks.test_incidents import a_takedown_of, an_incident_of
 from oversight.owned import oversight_objects
 from qorgau.api.app import route_table
 from qorgau.core import audit
@@ -43,12 +46,20 @@ OWNED_BY: dict[str, Callable[[Platform, Tenant], int]] = {
     **{name: (lambda p, t, name=name: aisystems_objects(p, t)[name]) for name in (  # AI register (issue 7)
         "system_id", "obligation_id", "application_id", "trusted_id", "register_id")},
     "rule_id": lambda p, t: "no.such-rule",  # rule packs are public law, owned by no tenant: an unknown id is 404
+    "incident_id": an_incident_of,  # leak register incidents (issue 8, task A)
+    "takedown_id": a_takedown_of,
+    "upload_id": an_upload_of,  # leak file uploads (issue 8, task C)
+    **{name: (lambda p, t, name=name: leak_citizen_objects(p, t)[name]) for name in (  # citizens (issue 8, task D)
+        "identifier_id", "leak_notification_id")},
 }
 # Paths that are public on purpose (they reveal only hashes and sizes, never tenant data).
 PUBLIC = {"/api/v1/audit/tree-head", "/api/v1/audit/public-key", "/api/v1/audit/consistency"}
 # The public AI register and the law as code (issue 7): public systems and included trusted entries only.
 PUBLIC |= {"/api/v1/public/ai-systems", "/api/v1/public/ai-systems.csv", "/api/v1/public/trusted-systems",
            "/api/v1/public/rules"}
+# The leak register's open data (issue 8): published incidents above the size threshold, small cells suppressed.
+PUBLIC |= {"/api/v1/public/leaks/statistics", "/api/v1/public/leaks/statistics.csv",
+           "/api/v1/public/leaks/incidents", "/api/v1/public/leaks/incidents.csv"}
 # The regulator supervises every operator on purpose (tenant keys in these tests carry the regulator role too).
 PUBLIC |= {"/api/v1/regulator/ai-systems", "/api/v1/regulator/trusted-requests", "/api/v1/regulator/sandbox"}
 

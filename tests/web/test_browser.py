@@ -94,12 +94,12 @@ def test_a_tenant_user_logs_in_and_sees_the_dashboard(page: Any, server: LiveSer
     expect(page.locator("h1 .badge-demo")).to_have_count(0)
     shot(page, "04-dashboard")
 
-    nav.get_by_role("link", name="Leaks").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Leaks")
+    nav.get_by_role("link", name="Labels").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Labels")
     expect(page.get_by_text("This module is not yet enabled in this version.")).to_be_visible()
-    expect(page.locator("code.rule-id", has_text="L-PD-BREACH")).to_be_visible()
-    expect(nav.get_by_role("link", name="Leaks")).to_have_attribute("aria-current", "page")
-    shot(page, "05-module-leaks")
+    expect(page.locator("code.rule-id", has_text="L-AI-LABEL")).to_be_visible()
+    expect(nav.get_by_role("link", name="Labels")).to_have_attribute("aria-current", "page")
+    shot(page, "05-module-labels")
 
 
 def test_switching_to_kazakh_translates_the_interface(page: Any, server: LiveServer, tenant_a: Tenant) -> None:
@@ -115,13 +115,13 @@ def test_switching_to_kazakh_translates_the_interface(page: Any, server: LiveSer
     expect(page.get_by_role("button", name="Шығу")).to_be_visible()
     expect(page.get_by_role("button", name="Қазақша")).to_have_attribute("aria-current", "true")
     shot(page, "06-dashboard-kk")
-    nav.get_by_role("link", name="Ағып кетулер").click()
+    nav.get_by_role("link", name="Таңбалау").click()
     expect(page.get_by_text("Бұл модуль осы нұсқада әлі қосылмаған.")).to_be_visible()
-    shot(page, "07-module-leaks-kk")
+    shot(page, "07-module-labels-kk")
     page.get_by_role("button", name="Русский").click()
     expect(page.locator("html")).to_have_attribute("lang", "ru")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Утечки")
-    shot(page, "08-module-leaks-ru")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Маркировка")
+    shot(page, "08-module-labels-ru")
 
 
 def test_an_entry_s_inclusion_proof_verifies_on_the_server_and_in_the_browser(

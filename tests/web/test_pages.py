@@ -291,11 +291,11 @@ def test_unbuilt_modules_say_so_and_cite_the_law(server: LiveServer, tenant_a: T
     _, username, password = tenant_a.users["dpo"]
     with browser_client(server, **{"Accept-Language": "en"}) as client:
         log_in(client, username, password)
-        page = client.get("/leaks")
+        page = client.get("/labels")
     assert "This module is not yet enabled in this version." in page.text
-    for rule in ("L-PD-BREACH", "L-PD-LEAK-REGISTER", "L-PD-RIGHTS"):
+    for rule in ("L-AI-DEF", "L-AI-LABEL", "L-FINE-AI"):
         assert rule in page.text
-    assert "Art. 25 p. 2(8)" in page.text
+    assert "Art. 641-1" in page.text
     assert "<button" not in page.text.split("<main", 1)[1].split("</main>", 1)[0]  # no fake actions
 
 
