@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
-from _common import cpu_and_python  # noqa: E402
+from _common import cpu_and_python, update_results_section  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from qorgau.core import audit, auth, merkle  # noqa: E402
@@ -443,37 +443,11 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def update_results(label: str, body: str) -> None:
-    """Replace (or add) the ``### {label}`` subsection of ``## audit_append`` in bench/RESULTS.md,
-    leaving every other section (other benchmarks) as it is."""
-    text_ = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else (
-        "# Benchmark results\n\nNumbers from `bench/*.py` on the project's machine (2 cores, shared and noisy):"
-        " compare ratios, not absolute values. Each benchmark owns its own `##` section.\n")
-    head = re.compile(rf"^## {SECTION}[ \t]*$", re.M)
-    m = head.search(text_)
-    if not m:
-        text_ = text_.rstrip("\n") + (
-            f"\n\n## {SECTION}\n\nThe append-only RFC 6962 audit log (`qorgau/core/audit.py`, `qorgau/core/merkle.py`):"
-            " append throughput, inclusion/consistency proof latency and full verification, against the"
-            " physical floor of hashing the same leaf bytes. Ratios are \"times slower than the baseline\"."
-            " Goals (from the issue): ≥ 20,000 batched appends/s on SQLite, inclusion proof ≤ 200 µs at 10⁶ entries.\n")
-        m = head.search(text_)
-        assert m
-    start = m.end()
-    nxt = re.compile(r"^## ", re.M).search(text_, start)
-    end = nxt.start() if nxt else len(text_)
-    section = text_[start:end]
-    sub = re.compile(rf"^### {re.escape(label)}\b.*?(?=^### |\Z)", re.M | re.S)
-    new_sub = body.rstrip("\n") + "\n\n"
-    if sub.search(section):
-        section = sub.sub(lambda _m: new_sub, section, count=1)
-    else:
-        section = section.rstrip("\n") + "\n\n" + new_sub
-    text_ = text_[:start] + section.rstrip("\n") + "\n" + ("\n" + text_[end:] if nxt else "")
-    RESULTS.write_text(text_, encoding="utf-8")
+    """Replace (or add) this benchmark's ``### {label}`` subsection in bench/RESULTS.md."""
+    update_results_section(RESULTS, SECTION, INTRO, label, body)
 
 
-# --- main ----------------------------------------------------------------------------------------
-
+INTRO = 'The append-only RFC 6962 audit log (`qorgau/core/audit.py`, `qorgau/core/merkle.py`): append throughput, inclusion/consistency proof latency and full verification, against the physical floor of hashing the same leaf bytes. Ratios are "times slower than the baseline". Goals (from the issue): ≥ 20,000 batched appends/s on SQLite, inclusion proof ≤ 200 µs at 10⁶ entries.\n'
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],

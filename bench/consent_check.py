@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import cpu_and_python  # noqa: E402
+from _common import cpu_and_python, update_results_section  # noqa: E402
 from _server import free_port, log, pct, request_bytes, run_load, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -225,29 +225,11 @@ def bench_notify(port: int, api_key: str, platform: Any, data: dict[str, Any],
 
 
 def update_results(label: str, body: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    head = re.compile(rf"^## {SECTION}[ \t]*$", re.M)
-    m = head.search(text)
-    if not m:
-        text = text.rstrip("\n") + (
-            f"\n\n## {SECTION}\n\nThe consent decision point (`qorgau/consent/decision.py`: one indexed SQL statement "
-            "per check; remembered allows validated by decision versions — see docs/consent.md) in-process and over HTTP, against a plain dict "
-            "lookup (the floor), and withdrawal → first processor notified through the outbox and the API "
-            "server's dispatcher. `bench/consent_check.py`. Goals (issue 5): in-process p99 ≤ 50 µs; HTTP ≥ 2,000 "
-            "decisions/s with p99 ≤ 20 ms; notice ≤ 1 s p99.\n")
-        m = head.search(text)
-        assert m
-    start = m.end()
-    nxt = re.compile(r"^## ", re.M).search(text, start)
-    end = nxt.start() if nxt else len(text)
-    section = text[start:end]
-    sub = re.compile(rf"^### {re.escape(label)}\b.*?(?=^### |\Z)", re.M | re.S)
-    new_sub = body.rstrip("\n") + "\n\n"
-    section = sub.sub(lambda _m: new_sub, section, count=1) if sub.search(section) else (
-        section.rstrip("\n") + "\n\n" + new_sub)
-    text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + text[end:] if nxt else "")
-    RESULTS.write_text(text, encoding="utf-8")
+    """Replace (or add) this benchmark's ``### {label}`` subsection in bench/RESULTS.md."""
+    update_results_section(RESULTS, SECTION, INTRO, label, body)
 
+
+INTRO = "The consent decision point (`qorgau/consent/decision.py`: one indexed SQL statement per check; remembered allows validated by decision versions — see docs/consent.md) in-process and over HTTP, against a plain dict lookup (the floor), and withdrawal → first processor notified through the outbox and the API server's dispatcher. `bench/consent_check.py`. Goals (issue 5): in-process p99 ≤ 50 µs; HTTP ≥ 2,000 decisions/s with p99 ≤ 20 ms; notice ≤ 1 s p99.\n"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

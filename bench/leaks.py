@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import cpu_and_python  # noqa: E402
+from _common import cpu_and_python, update_results_section  # noqa: E402
 from _server import free_port, log, pct, request_bytes, run_load, start_server  # noqa: E402
 from leaks_index import random_tokens, rate, timed  # noqa: E402
 
@@ -195,31 +195,11 @@ def bench_join(rng: np.random.Generator, j: int) -> dict[str, Any]:
 
 
 def update_results(label: str, body: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    head = re.compile(rf"^## {re.escape(SECTION)}[ \t]*$", re.M)
-    m = head.search(text)
-    if not m:
-        text = text.rstrip("\n") + (
-            f"\n\n## {SECTION}\n\nThe register's goals measured together in one run (`bench/leaks.py`): segment "
-            "build, index memory and in-process lookups (through `bench/leaks_index.py`'s fresh-process child), "
-            "**authenticated HTTP lookups** on the screening match endpoint (one token per request, an operator's "
-            "API key, load from a second process), OPRF evaluations and the notification join "
-            "(`qorgau.leaks.citizens.join_tokens`), each against a numpy `searchsorted` (or libsodium) floor "
-            "from the same run. Goals (issue 8): 10⁸ tokens in ≤ 1.5 GB RAM; in-process lookup ≥ 200,000/s; "
-            "HTTP p99 ≤ 20 ms at ≥ 1,000 req/s; ingest ≥ 20,000 identifiers/s per core.\n")
-        m = head.search(text)
-        assert m
-    start = m.end()
-    nxt = re.compile(r"^## ", re.M).search(text, start)
-    end = nxt.start() if nxt else len(text)
-    section = text[start:end]
-    sub = re.compile(rf"^### {re.escape(label)}\b.*?(?=^### |\Z)", re.M | re.S)
-    new_sub = body.rstrip("\n") + "\n\n"
-    section = sub.sub(lambda _m: new_sub, section, count=1) if sub.search(section) else (
-        section.rstrip("\n") + "\n\n" + new_sub)
-    text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + text[end:] if nxt else "")
-    RESULTS.write_text(text, encoding="utf-8")
+    """Replace (or add) this benchmark's ``### {label}`` subsection in bench/RESULTS.md."""
+    update_results_section(RESULTS, SECTION, INTRO, label, body)
 
+
+INTRO = "The register's goals measured together in one run (`bench/leaks.py`): segment build, index memory and in-process lookups (through `bench/leaks_index.py`'s fresh-process child), **authenticated HTTP lookups** on the screening match endpoint (one token per request, an operator's API key, load from a second process), OPRF evaluations and the notification join (`qorgau.leaks.citizens.join_tokens`), each against a numpy `searchsorted` (or libsodium) floor from the same run. Goals (issue 8): 10⁸ tokens in ≤ 1.5 GB RAM; in-process lookup ≥ 200,000/s; HTTP p99 ≤ 20 ms at ≥ 1,000 req/s; ingest ≥ 20,000 identifiers/s per core.\n"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

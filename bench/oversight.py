@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import cpu_and_python  # noqa: E402
+from _common import cpu_and_python, update_results_section  # noqa: E402
 from _server import free_port, log, pct, request_bytes, run_load, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -445,29 +445,11 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
 
 
 def update_results(label: str, body: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    head = re.compile(rf"^## {SECTION}[ \t]*$", re.M)
-    m = head.search(text)
-    if not m:
-        text = text.rstrip("\n") + (
-            f"\n\n## {SECTION}\n\nAI decisions held for human approval (`qorgau/oversight/service.py`, issue 6): "
-            "submissions/s in-process and over HTTP against a plain driver INSERT of the same row, and review-queue "
-            "page latency (keyset on `(deadline_at, id)`, one index range scan per status × level) against a plain "
-            "indexed SELECT. `bench/oversight.py`. Goals: ≥ 1,000 submissions/s; a queue page ≤ 50 ms at 100,000 "
-            "pending.\n")
-        m = head.search(text)
-        assert m
-    start = m.end()
-    nxt = re.compile(r"^## ", re.M).search(text, start)
-    end = nxt.start() if nxt else len(text)
-    section = text[start:end]
-    sub = re.compile(rf"^### {re.escape(label)}\b.*?(?=^### |\Z)", re.M | re.S)
-    new_sub = body.rstrip("\n") + "\n\n"
-    section = sub.sub(lambda _m: new_sub, section, count=1) if sub.search(section) else (
-        section.rstrip("\n") + "\n\n" + new_sub)
-    text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + text[end:] if nxt else "")
-    RESULTS.write_text(text, encoding="utf-8")
+    """Replace (or add) this benchmark's ``### {label}`` subsection in bench/RESULTS.md."""
+    update_results_section(RESULTS, SECTION, INTRO, label, body)
 
+
+INTRO = 'AI decisions held for human approval (`qorgau/oversight/service.py`, issue 6): submissions/s in-process and over HTTP against a plain driver INSERT of the same row, and review-queue page latency (keyset on `(deadline_at, id)`, one index range scan per status × level) against a plain indexed SELECT. `bench/oversight.py`. Goals: ≥ 1,000 submissions/s; a queue page ≤ 50 ms at 100,000 pending.\n'
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
