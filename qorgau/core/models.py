@@ -16,6 +16,7 @@ from qorgau.consent.citizens import CitizenEnrollment, CitizenIdentity, CitizenR
 from qorgau.aisystems.models import AiAudit, AiClassification, AiObligation, AiSystem, AiSystemProfile, MaturitySnapshot, RulePackVersion, SandboxApplication, SandboxMember, TrustedListEntry  # noqa: E402,F401
 from qorgau.oversight.models import AiDecision, DecisionObjection, DecisionOpening, DecisionReview, DecisionTypePolicy  # noqa: E402,F401
 from qorgau.leaks.models import LeakCitizenIdentifier, LeakIncident, LeakIncidentEvent, LeakNotification, LeakTakedown, LeakUpload, LeakVerification  # noqa: E402,F401
+from qorgau.provenance.models import LabelAuthority, LabelRecord, LabelSigner  # noqa: E402,F401
 
 metadata = Base.metadata
 

@@ -187,6 +187,20 @@ class Settings(BaseSettings):
     leaks_screen_evaluate_burst: int = Field(default=10_000, ge=1, description="Evaluations allowed at once.")
     leaks_screen_match_per_day: int = Field(default=2_000_000, ge=1, description="Tokens matched per key and day.")
     leaks_screen_match_burst: int = Field(default=200_000, ge=1, description="Tokens matched at once.")
+    # --- AI content labels (qorgau/provenance/, issue 9) ---
+    labels_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024,
+                                  description="Largest file qorgau labels or verifies (bytes).")
+    labels_trust_anchors: Path | None = Field(
+        default=None, description="PEM bundle of root certificates whose labels count as trusted (e.g. the national "
+                                  "CA or the C2PA trust list). Added to the local test CA unless that is turned off.")
+    labels_trust_local_test_ca: bool = Field(
+        default=True, description="Trust labels signed under this installation's LOCAL TEST CA (the embedded "
+                                  "default). Turn off in production once operators sign with real certificates.")
+    labels_verify_per_hour: int = Field(default=120, ge=1, le=1_000_000,
+                                        description="Files one client address may verify per hour on the public "
+                                                    "verify page and API.")
+    labels_thumbnail: bool = Field(default=False, description="Embed a C2PA thumbnail in labeled images (costs a "
+                                                             "JPEG encode per image).")
 
     @field_validator("scan_roots", "rules_extra_dirs", mode="before")
     @classmethod
