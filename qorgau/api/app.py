@@ -217,10 +217,12 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
         return response
 
     from .routes.leaks_uploads import upload_body_limits as leak_upload_limits  # leak files (issue 8, task C)
+    from .routes.labels import upload_body_limits as label_upload_limits  # files to label or verify (issue 9)
 
     app.add_middleware(BodySizeLimit, max_bytes=platform.settings.max_request_bytes,
                        larger={**datamap.upload_body_limits(platform.settings),
-                               **leak_upload_limits(platform.settings)})
+                               **leak_upload_limits(platform.settings),
+                               **label_upload_limits(platform.settings)})
     app.add_middleware(consent_routes.FastCheck)  # the decision point's hot path (API-key calls)
 
     app.include_router(system.router)
@@ -254,6 +256,10 @@ def create_app(platform: Platform | None = None, settings: Settings | None = Non
     from .routes import leaks_uploads  # two-phase ingest of leak files (task C)
 
     app.include_router(leaks_uploads.router, prefix="/api/v1")
+    # --- AI content labels (issue 9) ---
+    from .routes import labels as labels_routes  # label and verify AI-generated content (task D)
+
+    app.include_router(labels_routes.router, prefix="/api/v1")
 
     from ..web.routes import mount_web
 

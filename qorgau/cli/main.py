@@ -66,6 +66,11 @@ app.add_typer(decisions_app, name="decisions")
 app.add_typer(decision_types_app, name="decision-types")
 from .rules import rules_app as _rules_app  # noqa: E402  (the law as code, issue 7)
 app.add_typer(_rules_app, name="rules")
+# --- AI content labels (issue 9) ---
+from .labels import label_command as _label, labels_app as _labels_app, verify_command as _verify  # noqa: E402
+app.command("label")(_label)
+app.command("verify")(_verify)
+app.add_typer(_labels_app, name="labels")
 
 out = Console()
 err = Console(stderr=True)

@@ -17,6 +17,7 @@ from leaks.citizens_helpers import leak_citizen_objects
 from leaks.ingest_helpers import an_upload_of
 from leaks.test_incidents import a_takedown_of, an_incident_of
 from oversight.owned import oversight_objects
+from provenance.test_labels_api import a_label_record_of
 from qorgau.api.app import route_table
 from qorgau.core import audit
 from qorgau.core.platform import Platform
@@ -51,6 +52,7 @@ OWNED_BY: dict[str, Callable[[Platform, Tenant], int]] = {
     "upload_id": an_upload_of,  # leak file uploads (issue 8, task C)
     **{name: (lambda p, t, name=name: leak_citizen_objects(p, t)[name]) for name in (  # citizens (issue 8, task D)
         "identifier_id", "leak_notification_id")},
+    "record_id": a_label_record_of,  # AI content labels (issue 9, task D)
 }
 # Paths that are public on purpose (they reveal only hashes and sizes, never tenant data).
 PUBLIC = {"/api/v1/audit/tree-head", "/api/v1/audit/public-key", "/api/v1/audit/consistency"}
@@ -62,6 +64,8 @@ PUBLIC |= {"/api/v1/public/leaks/statistics", "/api/v1/public/leaks/statistics.c
            "/api/v1/public/leaks/incidents", "/api/v1/public/leaks/incidents.csv"}
 # The regulator supervises every operator on purpose (tenant keys in these tests carry the regulator role too).
 PUBLIC |= {"/api/v1/regulator/ai-systems", "/api/v1/regulator/trusted-requests", "/api/v1/regulator/sandbox"}
+# AI content labels (issue 9): anyone verifies a file; the trust anchors are public roots (no tenant data).
+PUBLIC |= {"/api/v1/labels/verify", "/api/v1/public/labels/trust-anchors", "/api/v1/public/labels/trust-anchors.pem"}
 
 
 def api_routes(server: LiveServer) -> list[tuple[str, str]]:
