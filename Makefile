@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/citizen_portal.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/leaks.py
+	$(BIN)/python bench/labels.py
 
 bench-presidio:  ## the benchmark-only Presidio venv for bench/scan_throughput.py
 	$(PYTHON) -m venv bench/.venv-presidio && bench/.venv-presidio/bin/pip install -q -r bench/requirements-presidio.txt

@@ -64,4 +64,6 @@ def seed_demo(platform: Platform) -> list[DemoLogin] | None:
     seed_aisystems_demo(platform)  # registered AI systems with questionnaires, classified by the rule packs
     from qorgau.leaks.demo import seed_leaks_demo
     seed_leaks_demo(platform)  # leak register: published incidents, a late report, a leak that hits demo-citizen
+    from qorgau.provenance.demo import seed_labels_demo
+    seed_labels_demo(platform)  # AI content labels: a signer from the LOCAL TEST CA, a labeled picture and answer
     return logins

@@ -30,6 +30,7 @@ no organization.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import re
@@ -74,6 +75,7 @@ _TRUST_CODES = {"signingCredential.untrusted"}
 _IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "gif": "GIF"}
 
 
+@functools.cache
 def _version() -> str:
     try:
         from importlib.metadata import version
