@@ -72,6 +72,8 @@ _SIGNER_PURPOSE = "provenance-signer"
 State = Literal["trusted", "untrusted", "invalid", "unlabeled"]
 # Failure codes that mean "we don't know the signer", not "the content changed".
 _TRUST_CODES = {"signingCredential.untrusted"}
+_SUFFIX_ALIASES = {".jpg": (".jpg", ".jpeg", ".jpe", ".jfif"), ".tif": (".tif", ".tiff"),
+                   ".txt": (".txt", ".md", ".markdown", ".text", ".csv", ".html", ".htm", ".json")}
 _IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF", "gif": "GIF"}
 
 
@@ -134,12 +136,13 @@ class LabelResult:
         return hashlib.sha256(self.data).hexdigest()
 
     def filename_for(self, original: str | None) -> str:
-        """``photo.png`` → ``photo.ai.png`` (the extension of what was written, which may differ for video)."""
-        stem = Path(original).name if original else "labeled"
-        for suffix in (Path(stem).suffix,):
-            if suffix:
-                stem = stem[: -len(suffix)]
-        return f"{stem or 'labeled'}.ai{self.extension}"
+        """``photo.png`` → ``photo.ai.png``. The original's extension stays when it names the written format
+        (``.jpeg``, ``.md``); otherwise the written format's (a MOV comes back as ``.mp4``)."""
+        name = Path(original).name if original else ""
+        suffix = Path(name).suffix
+        stem = name[: -len(suffix)] if suffix else name
+        keep = suffix.lower() in _SUFFIX_ALIASES.get(self.extension, (self.extension,))
+        return f"{stem or 'labeled'}.ai{suffix if keep else self.extension}"
 
     def summary(self) -> dict[str, Any]:
         """What adapters return about a label besides the bytes."""
