@@ -9,7 +9,6 @@ import base64
 import io
 import logging
 import struct
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,8 +18,6 @@ import pytest
 from conftest import LiveServer, Tenant
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 
 from qorgau.core import auth
@@ -28,7 +25,7 @@ from qorgau.core.platform import Platform
 from qorgau.core.settings import Settings
 from qorgau.provenance.service import labels_for
 from tests.provenance import media_fixtures as media
-from tests.provenance.conftest import GenAiSystem, principal_of, register_generator
+from tests.provenance.conftest import GenAiSystem, principal_of, register_generator, two_level_chain
 
 LABELS = "/api/v1/labels"
 VERIFY = "/api/v1/labels/verify"
@@ -92,36 +89,6 @@ def a_label_record_of(platform: Platform, tenant: Tenant) -> str:
     return result.record_id
 
 
-def two_level_chain(password: bytes | None = None) -> tuple[x509.Certificate, bytes, bytes]:
-    """(root, chain PEM leaf-first, key PEM): what an operator gets from a real CA."""
-    now = datetime.now(timezone.utc)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Qazaq Trust CA")])
-    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Org alpha"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, "Org alpha content signing")]))
-            .issuer_name(root_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=300))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256()))
-    encryption = (serialization.BestAvailableEncryption(password) if password
-                  else serialization.NoEncryption())
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    pem = serialization.Encoding.PEM
-    return root, leaf.public_bytes(pem) + root.public_bytes(pem), key_pem
-
-
 def label_over_http(client: httpx.Client, system: GenAiSystem | str, data: bytes | None = None,
                     name: str = "photo.png", **fields: str) -> httpx.Response:
     code = system if isinstance(system, str) else system.code
@@ -168,7 +135,7 @@ def test_json_mode_returns_the_summary_and_the_file_in_base64(live_server: LiveS
     body = r.json()
     content = base64.b64decode(body["content_base64"])
     assert content.startswith(b"\xff\xd8\xff") and body["size"] == len(content)
-    assert body["media_type"] == "image/jpeg" and body["filename"] == "снимок.ai.jpg"
+    assert body["media_type"] == "image/jpeg" and body["filename"] == "снимок.ai.jpeg"
     assert body["register_id"] == generator.register_id and body["operator_bin"] == generator.tenant.bin
     assert body["digital_source_type"].endswith("compositeWithTrainedAlgorithmicMedia")
     assert body["warning"]["kind"] == "band" and body["warning"]["tile"] is False

@@ -25,7 +25,8 @@ from qorgau.provenance.service import labels_for
 from tests.conftest import Tenant
 from tests.provenance import media_fixtures as media
 from tests.provenance.conftest import GenAiSystem
-from tests.provenance.test_labels_api import pixel_offset, two_level_chain
+from tests.provenance.conftest import two_level_chain
+from tests.provenance.test_labels_api import pixel_offset
 
 runner = CliRunner()
 

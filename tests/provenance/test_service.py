@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 from PIL import Image
 from sqlalchemy import select
 
@@ -30,7 +30,7 @@ from qorgau.provenance.overlay import WarningStyle
 from qorgau.provenance.service import Labels, labels_for
 from qorgau.provenance.texts import COMPOSITE, TRAINED
 from tests.conftest import Tenant
-from tests.provenance.conftest import GenAiSystem, principal_of, register_generator
+from tests.provenance.conftest import GenAiSystem, principal_of, register_generator, two_level_chain
 from tests.provenance import media_fixtures as media
 
 
@@ -161,7 +161,7 @@ def test_composite_content_carries_the_composite_source_type(platform: Platform,
 
 def test_a_signer_under_another_ca_is_untrusted_until_its_root_is_an_anchor(
         platform: Platform, generator: GenAiSystem, tmp_path: Path) -> None:
-    root, chain, key = _foreign_chain(generator.tenant.bin)
+    root, chain, key = two_level_chain(bin_=generator.tenant.bin)
     with platform.db.transaction(generator.tenant.org_id) as s:
         view = labels_for(platform).import_signer(s, principal_of(generator.tenant, "admin"),
                                                   chain_pem=chain, key_pem=key)
@@ -286,7 +286,7 @@ def test_label_claiming_another_operators_bin_is_invalid(platform: Platform, gen
 
 
 def test_importing_bad_credentials_names_the_field(platform: Platform, generator: GenAiSystem) -> None:
-    root, chain, key = _foreign_chain(generator.tenant.bin)
+    root, chain, key = two_level_chain(bin_=generator.tenant.bin)
     other_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     own_key = ec.generate_private_key(ec.SECP256R1())
@@ -325,33 +325,3 @@ def _with_settings(platform: Platform, **changes):
     clone = copy.copy(platform)
     object.__setattr__(clone, "settings", platform.settings.model_copy(update=changes))
     return clone
-
-
-def _foreign_chain(bin_: str) -> tuple[x509.Certificate, bytes, bytes]:
-    """A two-level chain from a CA this platform doesn't know (as an operator's real CA would be)."""
-    now = datetime.now(timezone.utc)
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test National CA")])
-    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Alpha"),
-                                     x509.NameAttribute(NameOID.SERIAL_NUMBER, f"BIN{bin_}"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, "Alpha content signing")]))
-            .issuer_name(root_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=300))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-            .sign(root_key, hashes.SHA256()))
-    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)  # noqa: E731
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return root, pem(leaf) + pem(root), key_pem
