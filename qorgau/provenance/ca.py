@@ -68,7 +68,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def describe(name: x509.Name) -> str:
     """A certificate name as people read it ("CN=…, O=…")."""
-    return name.rfc4514_string()
+    return name.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"})
 
 
 def _attr(name: x509.Name, oid: ObjectIdentifier) -> str | None:
@@ -122,7 +122,7 @@ def issue_operator(root: Credential, *, operator_name: str, bin: str, now: datet
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, operator_name[:64] or "operator"),
                       x509.NameAttribute(NameOID.SERIAL_NUMBER, f"BIN{bin}"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"AI content labels, BIN {bin} (LOCAL TEST)")])
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"AI content labels of BIN {bin} (LOCAL TEST)")])
     not_after = min(now + timedelta(days=LEAF_DAYS), root.leaf.not_valid_after_utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root.leaf.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -147,7 +147,7 @@ MODULES: tuple[Module, ...] = (
         N_("Attaches signed content credentials (C2PA) to synthetic images, audio, video and text."),
         N_("Adds a visible warning the user perceives without obstruction."),
         N_("Verifies whether a file carries a valid marking."),
-    ), _rules("L-AI-DEF", "L-AI-LABEL", "L-FINE-AI")),
+    ), _rules("L-AI-DEF", "L-AI-LABEL", "L-FINE-AI"), enabled=True),
     Module("leaks", "/leaks", N_("Leaks"), N_(
         "Receives breach reports and leaked identifiers, and lets citizens check whether they were affected."), (
         N_("Takes incident reports with the 1-working-day deadline for notifying the authorized body."),

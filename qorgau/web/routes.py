@@ -595,6 +595,10 @@ def mount_web(app: FastAPI) -> None:
     from .leaks_transparency import router as leaks_transparency_router  # public statistics (task B)
 
     app.include_router(leaks_transparency_router)
+    # --- AI content labels pages (issue 9) ---
+    from .labels import router as labels_router  # label a file (/labels), public check (/labels/verify)
+
+    app.include_router(labels_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     async def on_redirect(request: Request, exc: Redirect) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,8 @@ import pytest
 from qorgau.core import audit
 from qorgau.core.demo import seed_demo
 from qorgau.core.platform import Platform
-from qorgau.web.modules import MODULES
+from qorgau.web import routes
+from qorgau.web.modules import BY_SLUG, MODULES
 from qorgau.web.security import safe_next
 
 from .conftest import browser_client, csrf_from, log_in
@@ -288,15 +290,31 @@ def test_every_navigation_page_renders_in_every_language(server: LiveServer, ten
 
 
 def test_unbuilt_modules_say_so_and_cite_the_law(server: LiveServer, tenant_a: Tenant) -> None:
+    # Every module is built now, so the mechanism is shown with one made unbuilt here: the labels module's texts
+    # under another address, served by the page an unbuilt module gets.
+    unbuilt = dataclasses.replace(BY_SLUG["labels"], slug="labels-preview", path="/labels-preview", enabled=False)
+    server.app.router.add_api_route(unbuilt.path, routes._module_page(unbuilt), methods=["GET"])
     _, username, password = tenant_a.users["dpo"]
     with browser_client(server, **{"Accept-Language": "en"}) as client:
         log_in(client, username, password)
-        page = client.get("/labels")
+        page = client.get("/labels-preview")
+    assert page.status_code == 200
     assert "This module is not yet enabled in this version." in page.text
     for rule in ("L-AI-DEF", "L-AI-LABEL", "L-FINE-AI"):
         assert rule in page.text
     assert "Art. 641-1" in page.text
     assert "<button" not in page.text.split("<main", 1)[1].split("</main>", 1)[0]  # no fake actions
+
+
+def test_every_module_is_built_and_its_page_answers(server: LiveServer, tenant_a: Tenant) -> None:
+    assert all(m.enabled for m in MODULES), [m.slug for m in MODULES if not m.enabled]
+    _, username, password = tenant_a.users["admin"]  # admin may open every module
+    with browser_client(server, **{"Accept-Language": "en"}) as client:
+        log_in(client, username, password)
+        for module in MODULES:
+            page = client.get(module.path)
+            assert page.status_code == 200, module.path
+            assert "This module is not yet enabled in this version." not in page.text, module.path
 
 
 def test_error_pages_are_html_in_the_chosen_language(server: LiveServer, tenant_a: Tenant) -> None:
