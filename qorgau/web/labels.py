@@ -16,9 +16,6 @@ same caller (the download's name, the verify result), never logged, stored or au
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -32,9 +29,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from ..api.deps import Context
 from ..core.auth import Principal, Role
 from ..core.errors import InvalidInput, NotFound, PermissionDenied
-from ..core.platform import Platform, shared
-from ..core.ratelimit import Limit, RateLimited, RateLimiter
-from ..core.throttle import normalize_address
+from ..core.platform import Platform
+from ..core.ratelimit import RateLimited
 from ..provenance.texts import COMPOSITE, TRAINED, WARNING_TEXTS
 from .aisystems import local_time
 from .modules import BY_SLUG, N_
@@ -190,20 +186,12 @@ def attachment(filename: str) -> str:
 # --- the rate limit of the public verify page -----------------------------------------------------------------
 
 
-def _limiter(platform: Platform) -> RateLimiter:
-    """The labels module's one limiter (the verify page and API may share it); the scope is (re)configured from
-    the settings on each use, which is idempotent."""
-    limiter = shared(platform, "_labels_limiter", lambda p: RateLimiter())
-    limiter.configure(VERIFY_SCOPE, Limit(platform.settings.labels_verify_per_hour, 3600.0))
-    return limiter
+def _hit_verify_limit(platform: Platform, request: Request) -> None:
+    """One budget per client address for the verify page and ``POST /api/v1/labels/verify`` together
+    (:func:`qorgau.api.routes.labels.verify_limiter_for`: counted under a keyed hash, never the address)."""
+    from ..api.routes.labels import verify_limiter_for
 
-
-def _client_key(platform: Platform, request: Request) -> str:
-    """An HMAC of the client's address (IPv6 counted per /64) under a key that lives in this process only: the
-    limiter's table never holds an address in the clear (see :mod:`qorgau.core.ratelimit`)."""
-    key = shared(platform, "_labels_address_key", lambda p: secrets.token_bytes(32))
-    address = normalize_address(client_address(request)) or "unknown"
-    return "ip:" + hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
+    verify_limiter_for(platform).hit(client_address(request))
 
 
 # --- pages --------------------------------------------------------------------------------------------------
@@ -424,7 +412,7 @@ async def verify_file(request: Request) -> Response:
     service = _labels(platform)
     mib = {"size": _size(service.max_bytes)}
     try:
-        _limiter(platform).hit(VERIFY_SCOPE, _client_key(platform, request))
+        _hit_verify_limit(platform, request)
     except RateLimited as exc:
         minutes = max(1, (exc.retry_after_seconds + 59) // 60)
         response = await run_in_threadpool(_verify_page, request, status=429, limited={"minutes": minutes})
