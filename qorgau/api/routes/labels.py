@@ -251,7 +251,6 @@ async def label(request: Request, ctx: StaffCtx,
                                  warning=style, composite=composite)
 
     result = await run_in_threadpool(run)
-    del data
     filename = result.filename_for(original)
     if format == "json":
         return out({**result.summary(), "filename": filename,
