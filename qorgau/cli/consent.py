@@ -416,7 +416,7 @@ def receipt_verify(file: Annotated[Path, typer.Argument(help="A receipt (JSON); 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     if platform_key:
         platform = _platform()
-        with platform.db.reader() as s:
+        with platform.db.transaction() as s:  # the first use creates the key: a write transaction
             public_key = receipts.public_key_hex(s, platform.keyring)
     result = receipts.verify_receipt(raw, public_key=public_key)
     for name, ok, detail in result.checks:

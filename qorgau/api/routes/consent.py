@@ -699,7 +699,10 @@ def receipt(consent_id: ConsentId, ctx: AuditorCtx) -> Response:
 
 @router.get("/receipt-key", response_model=KeyOut, summary="The Ed25519 key that signs receipts (public)")
 def receipt_key(platform: PlatformDep) -> KeyOut:
-    with platform.db.reader() as s:
+    # A write transaction: the first call creates the key. In a read transaction that insert would be upgraded
+    # from a stale snapshot (SQLite answers "database is locked" at once when another writer went first) or
+    # rolled back while the key stayed cached in this process.
+    with platform.db.transaction() as s:
         key = receipts.public_key_hex(s, platform.keyring)
     return KeyOut(key_id=receipts.SIGNING_KEY_ID, algorithm="Ed25519", public_key=key)
 
@@ -707,7 +710,7 @@ def receipt_key(platform: PlatformDep) -> KeyOut:
 @router.post("/receipts/verify", response_model=VerifyOut, summary="Verify a receipt against this platform's key")
 async def verify(request: Request, platform: PlatformDep) -> VerifyOut:
     raw = await request.body()
-    with platform.db.reader() as s:
+    with platform.db.transaction() as s:  # may create the key (see receipt_key)
         key = receipts.public_key_hex(s, platform.keyring)
     return VerifyOut(**receipts.verify_receipt(raw, public_key=key).to_dict())
 
